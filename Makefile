@@ -1,0 +1,46 @@
+# pharmacy-ledger: the two commands are `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Under CI the property and API-fuzz tests run a bounded number of examples.
+PYTEST_ARGS ?= -n auto
+
+.PHONY: setup serve test lint postgres clean lock
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+serve: setup
+	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
+
+# Starts the machine's PostgreSQL cluster when nothing listens on 127.0.0.1:5432.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+		echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1
+
+test: setup postgres
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ledger projections api replay_tools tests
+
+# Re-resolves the pinned dependency set (run after changing pyproject.toml dependencies).
+lock:
+	rm -rf /tmp/ledger-lock && $(PYTHON) -m venv /tmp/ledger-lock
+	/tmp/ledger-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/ledger-lock/bin/pip freeze --exclude-editable | grep -v '^pharmacy-ledger' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

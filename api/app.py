@@ -1,0 +1,79 @@
+"""The composition root: `create_app(settings)` builds the Litestar app around one Ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from api.controllers.keys import ApiKeysController
+from api.controllers.members import MembersController
+from api.controllers.rules import RulesController
+from api.controllers.sales import SalesController
+from api.controllers.stores import StoresController
+from api.controllers.system import HealthController
+from api.deps import provide_ledger, provide_now, provide_principal
+from api.errors import EXCEPTION_HANDLERS
+from api.logging import configure_logging, request_logging
+from api.metrics import PROMETHEUS, MetricsController, count_appended
+from ledger.application import Ledger
+from ledger.settings import Settings
+
+
+def create_app(settings: Settings, ledger_factory: Callable[[], Ledger] | None = None) -> Litestar:
+    configure_logging()
+
+    def build() -> Ledger:
+        if ledger_factory is not None:
+            return ledger_factory()
+        return Ledger(settings, on_appended=count_appended)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        ledger = await anyio.to_thread.run_sync(build)
+        if settings.admin_key:
+            await anyio.to_thread.run_sync(ledger.ensure_admin_key, settings.admin_key)
+        app.state.ledger = ledger
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(ledger.close)
+
+    return Litestar(
+        route_handlers=[
+            RulesController,
+            StoresController,
+            ApiKeysController,
+            MembersController,
+            SalesController,
+            HealthController,
+            MetricsController,
+        ],
+        lifespan=[lifespan],
+        dependencies={
+            "ledger": Provide(provide_ledger, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "now": Provide(provide_now, sync_to_thread=False),
+        },
+        middleware=[
+            request_logging,
+            PROMETHEUS.middleware,
+            DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="pharmacy-ledger",
+            version="1.0.0",
+            description="Event-sourced loyalty-points ledger for pharmacy chains (HTTP API v1).",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/")],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+    )

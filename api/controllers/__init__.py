@@ -1,0 +1,1 @@
+"""One controller module per resource; handlers are a few lines that call the ledger."""

@@ -1,0 +1,30 @@
+"""`/v1/members`: enrol a card (pos, service) and read a member's balance and tier."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import Controller, Response, get, post
+
+from api.auth import require_store, roles
+from ledger.apikey import Principal
+from ledger.application import Ledger
+from ledger.commands import CardNumber, EnrolMember
+from ledger.views import MemberView
+
+
+class MembersController(Controller):
+    path = "/v1/members"
+    tags = ["members"]  # noqa: RUF012
+
+    @post("/", operation_id="enrolMember", guards=[roles("pos", "service")], sync_to_thread=True)
+    def enrol(
+        self, data: EnrolMember, ledger: Ledger, principal: Principal, now: datetime
+    ) -> Response[MemberView]:
+        require_store(principal, data.store_id)
+        view, created = ledger.enrol(data, principal.key_id, now)
+        return Response(view, status_code=201 if created else 200)
+
+    @get("/{member_id:str}", operation_id="getMember", guards=[roles("pos", "service")], sync_to_thread=True)
+    def read(self, member_id: CardNumber, ledger: Ledger, now: datetime) -> MemberView:
+        return ledger.member(member_id, now)

@@ -1,0 +1,42 @@
+"""`/v1/rules`: publish a rule-set version (admin) and read the one in force."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from litestar import Controller, get, put
+from litestar.exceptions import NotFoundException
+
+from api.auth import roles
+from ledger.apikey import Principal
+from ledger.application import Ledger
+from ledger.rules import RuleSet
+
+
+class PublishedVersion(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    effective_from: datetime
+
+
+class CurrentRules(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    published_at: datetime
+    rules: RuleSet
+
+
+class RulesController(Controller):
+    path = "/v1/rules"
+    tags = ["rules"]  # noqa: RUF012 - Litestar's own class setting
+
+    @put("/", operation_id="publishRules", guards=[roles("admin")], status_code=201, sync_to_thread=True)
+    def publish(self, data: RuleSet, ledger: Ledger, principal: Principal) -> PublishedVersion:
+        version = ledger.publish_rules(data, principal.key_id)
+        return PublishedVersion(version=version.version, effective_from=version.rules.effective_from)
+
+    @get("/current", operation_id="getCurrentRules", sync_to_thread=True)
+    def current(self, ledger: Ledger, now: datetime) -> CurrentRules:
+        version = ledger.rules_at(now)
+        if version is None:
+            raise NotFoundException("no rule set is in force now")
+        return CurrentRules(version=version.version, published_at=version.published_at, rules=version.rules)

@@ -1,0 +1,26 @@
+"""`/v1/sales`: the POS posts a sale and gets points, balance and tier back (idempotent)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import Controller, Response, post
+
+from api.auth import require_store, roles
+from ledger.apikey import Principal
+from ledger.application import Ledger
+from ledger.commands import PostSale
+from ledger.sale import SaleReceipt
+
+
+class SalesController(Controller):
+    path = "/v1/sales"
+    tags = ["sales"]  # noqa: RUF012
+
+    @post("/", operation_id="postSale", guards=[roles("pos")], sync_to_thread=True)
+    def post_sale(
+        self, data: PostSale, ledger: Ledger, principal: Principal, now: datetime
+    ) -> Response[SaleReceipt]:
+        require_store(principal, data.store_id)
+        receipt, created = ledger.post_sale(data, principal.key_id, now)
+        return Response(receipt, status_code=201 if created else 200)

@@ -1,0 +1,148 @@
+"""One mapping from every error to an RFC 9457 problem document (`application/problem+json`).
+
+Ledger errors carry their own stable slug; framework errors get one here. A 500 never shows a
+traceback: the request id in the document finds the logged one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from eventsourcing.persistence import PersistenceError
+from litestar import Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Unavailable
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("api")
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem document; `field` names the offending input where there is one."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    request_id: str | None = None
+
+
+def problem(request: Request[Any, Any, Any], doc: Problem) -> Response[Problem]:
+    doc.request_id = request.scope.get("state", {}).get("request_id")
+    return Response(doc, status_code=doc.status, media_type=PROBLEM_JSON)
+
+
+def _ledger_status(exc: LedgerError) -> int:
+    if isinstance(exc, InvalidInput):
+        return HTTP_422_UNPROCESSABLE_ENTITY
+    if isinstance(exc, NotFound):
+        return HTTP_404_NOT_FOUND
+    if isinstance(exc, Conflict):
+        return HTTP_409_CONFLICT
+    if isinstance(exc, Unavailable):
+        return HTTP_503_SERVICE_UNAVAILABLE
+    return HTTP_400_BAD_REQUEST
+
+
+def ledger_error(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
+    status = _ledger_status(exc)
+    return problem(
+        request,
+        Problem(type=exc.slug, title=exc.title, status=status, detail=exc.detail, field=exc.field),
+    )
+
+
+def _field_of(key: str | None) -> str | None:
+    """Litestar reports `data.lines[0].amount_fen` style keys; the body itself is `data`."""
+    if not key:
+        return None
+    return key.removeprefix("data.").removeprefix("data") or None
+
+
+def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors = [e for e in (exc.extra or []) if isinstance(e, dict)] if isinstance(exc.extra, list) else []
+    for e in errors:
+        e["key"] = _field_of(e.get("key")) or e.get("key")
+    first = errors[0] if errors else {}
+    detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in errors) or exc.detail
+    return problem(
+        request,
+        Problem(
+            type="invalid-input",
+            title="Invalid input",
+            status=HTTP_422_UNPROCESSABLE_ENTITY,
+            detail=detail,
+            field=first.get("key"),
+            errors=errors or None,
+        ),
+    )
+
+
+_HTTP_SLUGS = {
+    NotAuthorizedException: ("unauthorized", "No valid API key"),
+    PermissionDeniedException: ("forbidden", "This key may not do that"),
+    NotFoundException: ("not-found", "Not found"),
+}
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    slug, title = _HTTP_SLUGS.get(type(exc), ("", ""))
+    if not slug:
+        if exc.status_code == 413:
+            slug, title = "body-too-large", "Request body too large"
+        elif exc.status_code == 405:
+            slug, title = "method-not-allowed", "Method not allowed"
+        elif isinstance(exc, ClientException) and exc.status_code == HTTP_400_BAD_REQUEST:
+            slug, title = "malformed-request", "Malformed request"
+        else:
+            slug, title = "http-error", "HTTP error"
+    return problem(
+        request, Problem(type=slug, title=title, status=exc.status_code, detail=exc.detail)
+    )
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error", error=type(exc).__name__)
+    return problem(
+        request,
+        Problem(
+            type="internal-error",
+            title="Internal error",
+            status=HTTP_500_INTERNAL_SERVER_ERROR,
+            detail="the error was logged with this request id",
+        ),
+    )
+
+
+def store_unavailable(request: Request[Any, Any, Any], exc: PersistenceError) -> Response[Problem]:
+    log.warning("event store unavailable", error=type(exc).__name__)
+    return ledger_error(request, Unavailable(f"the event store is unavailable: {type(exc).__name__}"))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    LedgerError: ledger_error,
+    PersistenceError: store_unavailable,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

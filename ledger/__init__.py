@@ -1,0 +1,1 @@
+"""The pharmacy points ledger: domain model and application service (no HTTP, no SQL)."""

@@ -1,0 +1,76 @@
+"""Commands: what callers ask the ledger to do, as strict msgspec Structs (also the wire format).
+
+Every limit a POS could exceed is stated here (lines per receipt, lengths, amounts), so a bad
+request is refused field by field before anything is read or written.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+AwareDatetime = Annotated[
+    datetime, Meta(tz=True, description="ISO 8601 with offset, e.g. 2026-05-01T10:00:00+08:00")
+]
+Identifier = Annotated[
+    str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+CardNumber = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
+AmountFen = Annotated[int, Meta(ge=0, le=10_000_000_000, description="money in fen (分)")]
+Text = Annotated[str, Meta(min_length=1, max_length=200)]
+
+LINES_MAX = 200
+Role = Literal["pos", "service", "finance", "admin"]
+
+
+class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every command: immutable, and an unknown field is an error, not silently lost."""
+
+
+class SaleLine(Command, frozen=True):
+    sku: Annotated[str, Meta(min_length=1, max_length=64)]
+    amount_fen: AmountFen
+    category: Annotated[str, Meta(max_length=64)] = ""
+    quantity: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    no_points: bool = False
+    no_cumulative_spend: bool = False
+
+
+class PostSale(Command, frozen=True):
+    """A POS sale (`POST /v1/sales`), identified by (store_id, receipt_no)."""
+
+    store_id: Identifier
+    receipt_no: Identifier
+    member_id: CardNumber
+    occurred_at: AwareDatetime
+    lines: Annotated[list[SaleLine], Meta(min_length=1, max_length=LINES_MAX)]
+
+
+class EnrolMember(Command, frozen=True):
+    """Enrolment of a card at a store (`POST /v1/members`)."""
+
+    member_id: CardNumber
+    store_id: Identifier
+    name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    phone: Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,19}$")] | None = None
+    id_number: Annotated[str, Meta(pattern=r"^([0-9]{17}[0-9Xx]|[0-9]{15})$")] | None = None
+    birthday: date | None = None
+    occurred_at: AwareDatetime | None = None
+
+
+class RegisterStore(Command, frozen=True):
+    """`PUT /v1/stores/{store_id}` body."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    kind: Literal["direct", "franchise"]
+    franchisee: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+
+
+class IssueApiKey(Command, frozen=True):
+    """`POST /v1/admin/api-keys` body: a `pos` key is bound to one store."""
+
+    role: Role
+    store_id: Identifier | None = None

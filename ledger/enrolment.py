@@ -1,0 +1,75 @@
+"""Enrolment: a card becomes a member; a national ID number can belong to one member only.
+
+The ID number is never kept: a keyed hash of it names an identity-claim aggregate saved in the
+same transaction as the enrolment, so a second member with the same number collides in the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ledger import ids
+from ledger.commands import EnrolMember
+from ledger.member import MemberEnrolled, PersonalData
+from ledger.model import Aggregate, DomainEvent
+
+
+class IdentityClaimed(DomainEvent, frozen=True, kw_only=True):
+    member_id: str
+
+
+class IdentityClaim(Aggregate, kw_only=True):
+    member_id: str
+
+
+def evolve_claim(state: IdentityClaim | None, event: DomainEvent) -> IdentityClaim:
+    if not isinstance(event, IdentityClaimed):
+        raise TypeError(f"IdentityClaim cannot apply {type(event).__name__}")
+    return IdentityClaim(
+        id=event.originator_id,
+        version=event.originator_version,
+        created_on=event.timestamp,
+        modified_on=event.timestamp,
+        member_id=event.member_id,
+    )
+
+
+def enrol(
+    cmd: EnrolMember,
+    *,
+    occurred_at: datetime,
+    tier: str | None,
+    id_hash: str | None,
+    fingerprint: str,
+    operator: str,
+) -> list[DomainEvent]:
+    """The events of an enrolment: the member, and the claim on the ID number if one was given."""
+    birthday = cmd.birthday.strftime("%m-%d") if cmd.birthday else None
+    events: list[DomainEvent] = [
+        MemberEnrolled(
+            originator_id=ids.member_id(cmd.member_id),
+            originator_version=1,
+            member_id=cmd.member_id,
+            store_id=cmd.store_id,
+            occurred_at=occurred_at,
+            tier=tier,
+            birthday=birthday,
+            personal=PersonalData(
+                name=cmd.name,
+                phone=cmd.phone,
+                birthday=cmd.birthday.isoformat() if cmd.birthday else None,
+            ),
+            id_hash=id_hash,
+            fingerprint=fingerprint,
+            operator=operator,
+        )
+    ]
+    if id_hash is not None:
+        events.append(
+            IdentityClaimed(
+                originator_id=ids.identity_claim_id(id_hash),
+                originator_version=1,
+                member_id=cmd.member_id,
+            )
+        )
+    return events

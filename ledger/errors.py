@@ -1,0 +1,95 @@
+"""The ledger's error hierarchy: operating errors that callers handle, each with a stable slug.
+
+The HTTP layer maps each family to a status code; nothing here knows about HTTP. Programmer
+errors are not in this hierarchy: they are `invariant()` failures and crash loudly.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """An operating error: the request cannot be carried out, and nothing was written."""
+
+    slug = "ledger-error"
+    title = "The ledger could not carry out the request"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class InvalidInput(LedgerError):
+    """The request is well-formed but breaks a business rule about its own content."""
+
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class InvalidRuleSet(InvalidInput):
+    slug = "invalid-rule-set"
+    title = "The rule set document is invalid"
+
+
+class NotFound(LedgerError):
+    slug = "not-found"
+    title = "Not found"
+
+
+class MemberNotFound(NotFound):
+    slug = "member-not-found"
+    title = "Unknown member"
+
+
+class StoreNotFound(NotFound):
+    slug = "store-not-found"
+    title = "Unknown store"
+
+
+class SaleNotFound(NotFound):
+    slug = "sale-not-found"
+    title = "Unknown sale"
+
+
+class Conflict(LedgerError):
+    """The request clashes with what the ledger already holds."""
+
+    slug = "conflict"
+    title = "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    slug = "idempotency-conflict"
+    title = "This number was already used with a different request"
+
+
+class MemberExists(Conflict):
+    slug = "member-exists"
+    title = "A member with this card number is already enrolled"
+
+
+class IdNumberTaken(Conflict):
+    slug = "id-number-taken"
+    title = "This national ID number belongs to another member"
+
+
+class NoRuleSetInForce(Conflict):
+    slug = "no-rule-set-in-force"
+    title = "No rule set is in force at the given time"
+
+
+class Unavailable(LedgerError):
+    """The store is unreachable or contended beyond the retry budget; try again later."""
+
+    slug = "store-unavailable"
+    title = "The ledger's store is unavailable"
+
+
+class InvariantViolation(AssertionError):
+    """A programmer error: state the ledger must never reach. Never caught as a business error."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Assert that always runs (also under `python -O`)."""
+    if not condition:
+        raise InvariantViolation(message)

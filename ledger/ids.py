@@ -1,0 +1,50 @@
+"""Deterministic aggregate ids and keyed hashes.
+
+An aggregate id derived from its business key (uuid5) makes a duplicate create collide with the
+first one in the store: uniqueness and idempotency come from the event store's own constraint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("5d0c1d8e-6a43-4c0e-9a57-3f1c2a1b7e10")
+
+RULEBOOK_ID = uuid5(NAMESPACE, "/rulebook")
+
+
+def member_id(card: str) -> UUID:
+    return uuid5(NAMESPACE, f"/members/{card}")
+
+
+def sale_id(store_id: str, receipt_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/sales/{store_id}/{receipt_no}")
+
+
+def store_id(store: str) -> UUID:
+    return uuid5(NAMESPACE, f"/stores/{store}")
+
+
+def api_key_id(key_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"/api-keys/{key_hash}")
+
+
+def identity_claim_id(id_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"/identities/{id_hash}")
+
+
+def hash_api_key(key: str) -> str:
+    """API keys are long random tokens, so one SHA-256 is a sufficient one-way hash."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def keyed_hash(secret: bytes, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of a personal value: comparable for uniqueness, useless without the secret."""
+    return hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def fingerprint(payload: bytes) -> str:
+    """A request body's identity, to tell a retry from a different request with the same number."""
+    return hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,82 @@
+"""Base types for event-sourced state: frozen msgspec events, mutable aggregate state, snapshots.
+
+Events are immutable msgspec Structs (fast to encode, strict to decode). Each aggregate is a
+plain msgspec Struct of state plus one `evolve(state, event)` function; commands are pure
+functions that read state and return new events (decide/evolve). The eventsourcing
+repository rebuilds state with `project(evolve)` and saves events with `Application.save()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.utils import get_topic, resolve_topic
+
+
+def now_utc() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Every stored event: which aggregate, which version, when the ledger recorded it."""
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime = msgspec.field(default_factory=now_utc)
+
+
+class Aggregate(msgspec.Struct, kw_only=True):
+    """Mutable state rebuilt from events; only `evolve` functions change it."""
+
+    id: UUID
+    version: int
+    created_on: datetime
+    modified_on: datetime
+
+    def next_event_fields(self) -> dict[str, object]:
+        return {"originator_id": self.id, "originator_version": self.version + 1}
+
+
+class Snapshot(DomainEvent, frozen=True, kw_only=True):
+    """A snapshot event: the state of an aggregate, encoded, at one version."""
+
+    topic: str
+    state: bytes
+
+    @classmethod
+    def take(cls, aggregate: Aggregate) -> Snapshot:
+        return cls(
+            originator_id=aggregate.id,
+            originator_version=aggregate.version,
+            topic=get_topic(type(aggregate)),
+            state=msgspec.msgpack.encode(aggregate),
+        )
+
+    def restore(self) -> Aggregate:
+        cls: type[Aggregate] = resolve_topic(self.topic)
+        return msgspec.msgpack.decode(self.state, type=cls)
+
+
+A = TypeVar("A", bound=Aggregate)
+Evolve = Callable[[A | None, DomainEvent], A]
+
+
+def projector(evolve: Evolve[A]) -> Callable[[A | None, Iterable[DomainEvent]], A | None]:
+    """Turn an `evolve` function into the projector the eventsourcing repository calls."""
+
+    def project(state: A | None, events: Iterable[DomainEvent]) -> A | None:
+        for event in events:
+            if isinstance(event, Snapshot):
+                restored = event.restore()
+                state = restored  # type: ignore[assignment]
+                continue
+            state = evolve(state, event)
+            state.version = event.originator_version
+            state.modified_on = event.timestamp
+        return state
+
+    return project
