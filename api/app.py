@@ -23,6 +23,7 @@ from api.deps import provide_ledger, provide_now, provide_principal
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROMETHEUS, MetricsController, count_appended
+from api.validation import strict_body
 from ledger.application import Ledger
 from ledger.settings import Settings
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings, ledger_factory: Callable[[], Ledger] | None =
             PROMETHEUS.middleware,
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
         ],
+        before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="pharmacy-ledger",

@@ -79,8 +79,12 @@ def _field_of(key: str | None) -> str | None:
     return key.removeprefix("data.").removeprefix("data") or None
 
 
-def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    errors = [e for e in (exc.extra or []) if isinstance(e, dict)] if isinstance(exc.extra, list) else []
+def validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Problem]:
+    errors = (
+        [e for e in (exc.extra or []) if isinstance(e, dict)] if isinstance(exc.extra, list) else []
+    )
     for e in errors:
         e["key"] = _field_of(e.get("key")) or e.get("key")
     first = errors[0] if errors else {}
@@ -98,7 +102,7 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     )
 
 
-_HTTP_SLUGS = {
+_HTTP_SLUGS: dict[type[HTTPException], tuple[str, str]] = {
     NotAuthorizedException: ("unauthorized", "No valid API key"),
     PermissionDeniedException: ("forbidden", "This key may not do that"),
     NotFoundException: ("not-found", "Not found"),
@@ -136,7 +140,9 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def store_unavailable(request: Request[Any, Any, Any], exc: PersistenceError) -> Response[Problem]:
     log.warning("event store unavailable", error=type(exc).__name__)
-    return ledger_error(request, Unavailable(f"the event store is unavailable: {type(exc).__name__}"))
+    return ledger_error(
+        request, Unavailable(f"the event store is unavailable: {type(exc).__name__}")
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

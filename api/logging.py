@@ -23,7 +23,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     if _configured:
         return
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[
@@ -47,7 +49,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: a request id per request (or the caller's X-Request-ID), one log line."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
@@ -63,7 +65,10 @@ def request_logging(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -75,7 +80,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
             principal = scope.get("state", {}).get("principal")
             log.info(
                 "request",
-                method=scope["method"],
+                method=scope.get("method"),
                 path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -7,6 +7,7 @@ retried with fresh state (bounded); a clash on a deterministic id is the idempot
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from ledger.errors import (
     NoRuleSetInForce,
     StoreNotFound,
     Unavailable,
+    invariant,
 )
 from ledger.member import Member, MemberEvent
 from ledger.member import evolve as evolve_member
@@ -56,7 +58,7 @@ class Ledger(Application[UUID]):
 
     name = "Ledger"
     is_snapshotting_enabled = True
-    snapshot_class = Snapshot  # type: ignore[assignment]
+    snapshot_class = Snapshot
 
     def __init__(
         self,
@@ -84,12 +86,14 @@ class Ledger(Application[UUID]):
         for event in events:
             if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 self.take_snapshot(
-                    event.originator_id, version=event.originator_version, projector_func=project_member
+                    event.originator_id,
+                    version=event.originator_version,
+                    projector_func=project_member,
                 )
 
     def _get(self, aggregate_id: UUID, evolve: Evolve[A]) -> A | None:
         try:
-            return self.repository.get(aggregate_id, projector_func=projector(evolve))  # type: ignore[no-any-return]
+            return self.repository.get(aggregate_id, projector_func=projector(evolve))
         except AggregateNotFoundError:
             return None
 
@@ -130,18 +134,22 @@ class Ledger(Application[UUID]):
     def _rules_for(self, at: datetime) -> RuleVersion:
         version = self.rules_at(at)
         if version is None:
-            raise NoRuleSetInForce(f"no rule set is in force at {at.isoformat()}", field="occurred_at")
+            raise NoRuleSetInForce(
+                f"no rule set is in force at {at.isoformat()}", field="occurred_at"
+            )
         return version
 
     # -- stores and keys -------------------------------------------------------------------
 
-    def configure_store(self, store_id: str, cmd: RegisterStore, operator: str) -> tuple[StoreView, bool]:
+    def configure_store(
+        self, store_id: str, cmd: RegisterStore, operator: str
+    ) -> tuple[StoreView, bool]:
         def attempt() -> tuple[StoreView, bool]:
             current = self._get(ids.store_id(store_id), store.evolve)
             event = store.configure(current, store_id, cmd, operator)
             if event is None:
-                assert current is not None
-                return store.view(current), False
+                invariant(current is not None, "no change is only possible for a known store")
+                return store.view(current), False  # type: ignore[arg-type]
             self.save(event)
             return store.view(store.evolve(current, event)), current is None
 
@@ -165,15 +173,15 @@ class Ledger(Application[UUID]):
         key = apikey.new_key()
         event = apikey.issue(key, cmd.role, cmd.store_id, operator)
         self._retrying(lambda: self.save(event))
-        return IssuedKey(key=key, key_id=str(event.originator_id), role=cmd.role, store_id=cmd.store_id)
+        return IssuedKey(
+            key=key, key_id=str(event.originator_id), role=cmd.role, store_id=cmd.store_id
+        )
 
     def ensure_admin_key(self, key: str) -> None:
         """Register `LEDGER_ADMIN_KEY` as an admin key (once; later starts find it there)."""
         if self.authenticate(key) is None:
-            try:
+            with contextlib.suppress(IntegrityError):  # another process registered it first
                 self.save(apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY"))
-            except IntegrityError:
-                pass  # another process registered it first
 
     def authenticate(self, key: str) -> Principal | None:
         state = self._get(ids.api_key_id(ids.hash_api_key(key)), apikey.evolve)
@@ -191,14 +199,20 @@ class Ledger(Application[UUID]):
         occurred_at = cmd.occurred_at or now
         check_business_time(occurred_at, now)
         self._require_store(cmd.store_id)
-        id_hash = ids.keyed_hash(self._id_secret, "id-number", cmd.id_number.upper()) if cmd.id_number else None
+        id_hash = (
+            ids.keyed_hash(self._id_secret, "id-number", cmd.id_number.upper())
+            if cmd.id_number
+            else None
+        )
         fingerprint = ids.keyed_hash(self._id_secret, "enrol", _canonical.encode(cmd).decode())
 
         def attempt() -> tuple[MemberView, bool]:
             existing = self._get(ids.member_id(cmd.member_id), evolve_member)
             if existing is not None:
                 if self._enrol_fingerprint(existing) != fingerprint:
-                    raise MemberExists(f"card {cmd.member_id!r} is already enrolled", field="member_id")
+                    raise MemberExists(
+                        f"card {cmd.member_id!r} is already enrolled", field="member_id"
+                    )
                 return self.member(cmd.member_id, now), False
             if id_hash is not None:
                 claim = self._get(ids.identity_claim_id(id_hash), enrolment.evolve_claim)
@@ -232,6 +246,9 @@ class Ledger(Application[UUID]):
     def _sale(self, sale_uuid: UUID) -> Sale | None:
         return self._get(sale_uuid, evolve_sale)
 
+    def sale_record(self, store_id: str, receipt_no: str) -> Sale | None:
+        return self._sale(ids.sale_id(store_id, receipt_no))
+
     def post_sale(self, cmd: PostSale, operator: str, now: datetime) -> tuple[SaleReceipt, bool]:
         """Record a POS sale exactly once; a retry of the same body gets the original receipt."""
         check_business_time(cmd.occurred_at, now)
@@ -251,7 +268,9 @@ class Ledger(Application[UUID]):
             self._require_store(cmd.store_id)
             version = self._rules_for(cmd.occurred_at)
             member = self._member(cmd.member_id)
-            events, receipt = record_sale(cmd, member, version, fingerprint, operator, now)
+            events, receipt = record_sale(
+                cmd, member, version, fingerprint=fingerprint, operator=operator, now=now
+            )
             self._save(*events)
             return receipt, True
 

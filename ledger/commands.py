@@ -18,7 +18,9 @@ AwareDatetime = Annotated[
 Identifier = Annotated[
     str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
-CardNumber = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
+CardNumber = Annotated[
+    str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+]
 AmountFen = Annotated[int, Meta(ge=0, le=10_000_000_000, description="money in fen (分)")]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 
-from ledger.errors import invariant
+from ledger.errors import InvariantViolation, invariant
 from ledger.lots import Lot
 from ledger.model import Aggregate, DomainEvent
 from ledger.tiers import SpendEntry
@@ -99,8 +99,8 @@ def evolve(state: Member | None, event: DomainEvent) -> Member:
             tier=event.tier,
             birthday=event.birthday,
         )
-    invariant(state is not None, f"{type(event).__name__} before MemberEnrolled")
-    assert state is not None  # for the type checker; invariant() has checked
+    if state is None:
+        raise InvariantViolation(f"{type(event).__name__} before MemberEnrolled")
     if isinstance(event, PointsAccrued):
         state.debt_points -= event.debt_paid
         if event.lot is not None:

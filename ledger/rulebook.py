@@ -43,7 +43,11 @@ def publish(book: RuleBook | None, rules: RuleSet, operator: str) -> RuleSetPubl
     """The event that publishes `rules` as the next version (the first if there is no book)."""
     if book is None:
         return RuleSetPublished(
-            originator_id=RULEBOOK_ID, originator_version=1, version=1, rules=rules, operator=operator
+            originator_id=RULEBOOK_ID,
+            originator_version=1,
+            version=1,
+            rules=rules,
+            operator=operator,
         )
     return RuleSetPublished(
         **book.next_event_fields(),  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ them all, beancount-style, as (field path, message) pairs.
 from __future__ import annotations
 
 import calendar
+import itertools
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -158,13 +159,21 @@ def _decimal_problems(rules: RuleSet) -> list[str]:
     for category, rate in accrual.category_multipliers.items():
         out += _range_problem(f"accrual.category_multipliers.{category}", rate, zero, RATE_MAX)
     for i, promo in enumerate(accrual.sku_promotions):
-        out += _range_problem(f"accrual.sku_promotions[{i}].multiplier", promo.multiplier, zero, RATE_MAX)
+        out += _range_problem(
+            f"accrual.sku_promotions[{i}].multiplier", promo.multiplier, zero, RATE_MAX
+        )
     for i, day in enumerate(accrual.member_days):
-        out += _range_problem(f"accrual.member_days[{i}].multiplier", day.multiplier, zero, RATE_MAX)
+        out += _range_problem(
+            f"accrual.member_days[{i}].multiplier", day.multiplier, zero, RATE_MAX
+        )
     for i, campaign in enumerate(accrual.campaigns):
-        out += _range_problem(f"accrual.campaigns[{i}].multiplier", campaign.multiplier, zero, RATE_MAX)
+        out += _range_problem(
+            f"accrual.campaigns[{i}].multiplier", campaign.multiplier, zero, RATE_MAX
+        )
     if accrual.birthday is not None:
-        out += _range_problem("accrual.birthday.multiplier", accrual.birthday.multiplier, zero, RATE_MAX)
+        out += _range_problem(
+            "accrual.birthday.multiplier", accrual.birthday.multiplier, zero, RATE_MAX
+        )
     for i, level in enumerate(rules.tiers.levels if rules.tiers else []):
         out += _range_problem(f"tiers.levels[{i}].discount", level.discount, Decimal("0.01"), one)
         out += _range_problem(
@@ -208,7 +217,7 @@ def _tier_problems(tiers: Tiers) -> list[str]:
     if tiers.levels[0].min_spend_fen != 0:
         out.append("tiers.levels[0].min_spend_fen: the lowest level must start at 0")
     spends = [lv.min_spend_fen for lv in tiers.levels]
-    if any(b <= a for a, b in zip(spends, spends[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(spends)):
         out.append("tiers.levels: min_spend_fen must strictly increase from level to level")
     if tiers.review.day > calendar.monthrange(2001, tiers.review.month)[1]:
         out.append("tiers.review.day: no such day in that month every year")
@@ -219,7 +228,7 @@ def _other_problems(rules: RuleSet) -> list[str]:
     out: list[str] = []
     if rules.redemption is not None:
         steps = [s.points for s in rules.redemption.voucher_ladder]
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             out.append("redemption.voucher_ladder: points must strictly increase")
     expiry = rules.expiry
     if expiry is not None:

@@ -85,9 +85,7 @@ def evolve_sale(state: Sale | None, event: DomainEvent) -> Sale:
 def check_business_time(occurred_at: datetime, now: datetime) -> None:
     """Offline stores may upload late, but nothing happens more than 5 minutes from now."""
     if occurred_at > now + FUTURE_TOLERANCE:
-        raise InvalidInput(
-            "occurred_at is more than 5 minutes in the future", field="occurred_at"
-        )
+        raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
 
 
 def _upgrade(
@@ -99,9 +97,8 @@ def _upgrade(
         [*member.spend, SpendEntry(cmd.occurred_at, spend_fen)], cmd.occurred_at, rules
     )
     target = level_for_spend(rules, spend)
-    if target is None or rank(rules, target.code) <= rank(rules, before):
+    if rules.tiers is None or target is None or rank(rules, target.code) <= rank(rules, before):
         return None
-    assert rules.tiers is not None
     return TierChanged(
         originator_id=member.id,
         originator_version=next_version,
@@ -124,6 +121,7 @@ def record_sale(
     cmd: PostSale,
     member: Member,
     version: RuleVersion,
+    *,
     fingerprint: str,
     operator: str,
     now: datetime,

@@ -57,14 +57,21 @@ def configure(
     state: Store | None, store_id: str, cmd: RegisterStore, operator: str
 ) -> StoreConfigured | None:
     """The event that registers or changes a store; None when nothing would change."""
-    fields = {"store_id": store_id, "name": cmd.name, "kind": cmd.kind, "franchisee": cmd.franchisee}
-    if state is None:
-        return StoreConfigured(
-            originator_id=store_uuid(store_id), originator_version=1, operator=operator, **fields
-        )  # type: ignore[arg-type]
-    if (state.name, state.kind, state.franchisee) == (cmd.name, cmd.kind, cmd.franchisee):
+    if state is not None and (state.name, state.kind, state.franchisee) == (
+        cmd.name,
+        cmd.kind,
+        cmd.franchisee,
+    ):
         return None
-    return StoreConfigured(**state.next_event_fields(), operator=operator, **fields)  # type: ignore[arg-type]
+    return StoreConfigured(
+        originator_id=state.id if state else store_uuid(store_id),
+        originator_version=state.version + 1 if state else 1,
+        store_id=store_id,
+        name=cmd.name,
+        kind=cmd.kind,
+        franchisee=cmd.franchisee,
+        operator=operator,
+    )
 
 
 def view(state: Store) -> StoreView:

@@ -14,8 +14,8 @@ from typing import Literal
 import msgspec
 
 from ledger.chaintime import is_birthday
-from ledger.rules import RuleSet
 from ledger.commands import SaleLine
+from ledger.rules import RuleSet
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -154,7 +154,9 @@ def _receipt_multiplier(
         product = ONE
         for _, m, _ in found:
             product *= m
-        return product, [ReceiptFactor(kind=k, multiplier=m, reason=r, applied=True) for k, m, r in found]
+        return product, [
+            ReceiptFactor(kind=k, multiplier=m, reason=r, applied=True) for k, m, r in found
+        ]
     winner = max(range(len(found)), key=lambda i: found[i][1])
     factors = [
         ReceiptFactor(kind=k, multiplier=m, reason=r, applied=i == winner)
@@ -178,7 +180,9 @@ def value_sale(
         receipt_multiplier = ZERO
     weighted = sum((v.amount_fen * v.multiplier for v in valued), ZERO)
     accrual = rules.accrual
-    points = floor_points(weighted, receipt_multiplier, accrual.points_per_unit, accrual.fen_per_point)
+    points = floor_points(
+        weighted, receipt_multiplier, accrual.points_per_unit, accrual.fen_per_point
+    )
     explanation = (
         f"floor({weighted} weighted fen × receipt ×{receipt_multiplier} × "
         f"{accrual.points_per_unit} / {accrual.fen_per_point} fen) = {points} points "

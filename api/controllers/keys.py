@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth import roles
 from ledger.apikey import IssuedKey, Principal
@@ -15,5 +17,10 @@ class ApiKeysController(Controller):
     tags = ["admin"]  # noqa: RUF012
 
     @post("/", operation_id="issueApiKey", guards=[roles("admin")], sync_to_thread=True)
-    def issue(self, data: IssueApiKey, ledger: Ledger, principal: Principal) -> IssuedKey:
+    def issue(
+        self,
+        data: JSONBody[IssueApiKey],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+    ) -> IssuedKey:
         return ledger.issue_api_key(data, principal.key_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth import require_store, roles
 from ledger.apikey import Principal
@@ -19,12 +21,23 @@ class MembersController(Controller):
 
     @post("/", operation_id="enrolMember", guards=[roles("pos", "service")], sync_to_thread=True)
     def enrol(
-        self, data: EnrolMember, ledger: Ledger, principal: Principal, now: datetime
+        self,
+        data: JSONBody[EnrolMember],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
     ) -> Response[MemberView]:
         require_store(principal, data.store_id)
         view, created = ledger.enrol(data, principal.key_id, now)
         return Response(view, status_code=201 if created else 200)
 
-    @get("/{member_id:str}", operation_id="getMember", guards=[roles("pos", "service")], sync_to_thread=True)
-    def read(self, member_id: CardNumber, ledger: Ledger, now: datetime) -> MemberView:
+    @get(
+        "/{member_id:str}",
+        operation_id="getMember",
+        guards=[roles("pos", "service")],
+        sync_to_thread=True,
+    )
+    def read(
+        self, member_id: CardNumber, ledger: NamedDependency[Ledger], now: NamedDependency[datetime]
+    ) -> MemberView:
         return ledger.member(member_id, now)

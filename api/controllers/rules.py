@@ -6,7 +6,9 @@ from datetime import datetime
 
 import msgspec
 from litestar import Controller, get, put
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import JSONBody
 
 from api.auth import roles
 from ledger.apikey import Principal
@@ -29,14 +31,31 @@ class RulesController(Controller):
     path = "/v1/rules"
     tags = ["rules"]  # noqa: RUF012 - Litestar's own class setting
 
-    @put("/", operation_id="publishRules", guards=[roles("admin")], status_code=201, sync_to_thread=True)
-    def publish(self, data: RuleSet, ledger: Ledger, principal: Principal) -> PublishedVersion:
+    @put(
+        "/",
+        operation_id="publishRules",
+        guards=[roles("admin")],
+        status_code=201,
+        sync_to_thread=True,
+    )
+    def publish(
+        self,
+        data: JSONBody[RuleSet],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+    ) -> PublishedVersion:
         version = ledger.publish_rules(data, principal.key_id)
-        return PublishedVersion(version=version.version, effective_from=version.rules.effective_from)
+        return PublishedVersion(
+            version=version.version, effective_from=version.rules.effective_from
+        )
 
     @get("/current", operation_id="getCurrentRules", sync_to_thread=True)
-    def current(self, ledger: Ledger, now: datetime) -> CurrentRules:
+    def current(
+        self, ledger: NamedDependency[Ledger], now: NamedDependency[datetime]
+    ) -> CurrentRules:
         version = ledger.rules_at(now)
         if version is None:
             raise NotFoundException("no rule set is in force now")
-        return CurrentRules(version=version.version, published_at=version.published_at, rules=version.rules)
+        return CurrentRules(
+            version=version.version, published_at=version.published_at, rules=version.rules
+        )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import Controller, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth import require_store, roles
 from ledger.apikey import Principal
@@ -19,7 +21,11 @@ class SalesController(Controller):
 
     @post("/", operation_id="postSale", guards=[roles("pos")], sync_to_thread=True)
     def post_sale(
-        self, data: PostSale, ledger: Ledger, principal: Principal, now: datetime
+        self,
+        data: JSONBody[PostSale],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
     ) -> Response[SaleReceipt]:
         require_store(principal, data.store_id)
         receipt, created = ledger.post_sale(data, principal.key_id, now)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from api.auth import roles
 from ledger.apikey import Principal
@@ -17,7 +19,11 @@ class StoresController(Controller):
 
     @put("/{store_id:str}", operation_id="putStore", guards=[roles("admin")], sync_to_thread=True)
     def put_store(
-        self, store_id: Identifier, data: RegisterStore, ledger: Ledger, principal: Principal
+        self,
+        store_id: Identifier,
+        data: JSONBody[RegisterStore],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
     ) -> Response[StoreView]:
         view, created = ledger.configure_store(store_id, data, principal.key_id)
         return Response(view, status_code=201 if created else 200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from ledger.application import Ledger
 
@@ -18,7 +19,7 @@ class HealthController(Controller):
     tags = ["system"]  # noqa: RUF012
 
     @get("/", operation_id="health", sync_to_thread=True, exclude_from_auth=True)
-    def health(self, ledger: Ledger) -> Response[Health]:
+    def health(self, ledger: NamedDependency[Ledger]) -> Response[Health]:
         ok = ledger.ping()
         return Response(
             Health(status="ok" if ok else "degraded", store="up" if ok else "down"),

@@ -31,7 +31,9 @@ def test_the_earlier_of_rolling_and_clearance_wins() -> None:
 
 def test_clearance_year_is_the_chain_year_of_the_accrual() -> None:
     rules = ruleset(doc(expiry={"clearance_month": 3, "clearance_day": 31}))
-    new_year_in_shanghai = datetime(2025, 12, 31, 17, tzinfo=ZoneInfo("UTC"))  # 2026-01-01 01:00 +08
+    new_year_in_shanghai = datetime(
+        2025, 12, 31, 17, tzinfo=ZoneInfo("UTC")
+    )  # 2026-01-01 01:00 +08
     assert expires_at(rules, new_year_in_shanghai) == datetime(2027, 4, 1, tzinfo=SH)
 
 
@@ -40,8 +42,12 @@ def test_no_expiry_section_means_points_never_expire() -> None:
 
 
 def test_adding_months_clamps_to_the_end_of_a_shorter_month() -> None:
-    assert add_months(datetime(2025, 1, 31, 9, tzinfo=SH), 1, SH) == datetime(2025, 2, 28, 9, tzinfo=SH)
-    assert add_months(datetime(2024, 2, 29, 9, tzinfo=SH), -24, SH) == datetime(2022, 2, 28, 9, tzinfo=SH)
+    assert add_months(datetime(2025, 1, 31, 9, tzinfo=SH), 1, SH) == datetime(
+        2025, 2, 28, 9, tzinfo=SH
+    )
+    assert add_months(datetime(2024, 2, 29, 9, tzinfo=SH), -24, SH) == datetime(
+        2022, 2, 28, 9, tzinfo=SH
+    )
 
 
 def test_lock_days_keep_new_points_pending() -> None:

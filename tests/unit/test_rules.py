@@ -32,28 +32,38 @@ def _problem(document: dict[str, Any]) -> InvalidRuleSet:
 
 
 def test_birthday_multiplier_for_an_unknown_tier_is_rejected() -> None:
-    document = doc(SPEC_EXAMPLE, accrual=accrual(birthday={"multiplier": "2", "tiers": ["platinum"]}))
+    document = doc(
+        SPEC_EXAMPLE, accrual=accrual(birthday={"multiplier": "2", "tiers": ["platinum"]})
+    )
     error = _problem(document)
     assert error.field == "accrual.birthday.tiers[0]"
     assert "platinum" in error.detail
 
 
 def test_tier_levels_must_rise_and_start_at_zero() -> None:
-    levels = [{"code": "a", "min_spend_fen": 100, "discount": "1"},
-              {"code": "b", "min_spend_fen": 50, "discount": "0.9"}]
+    levels = [
+        {"code": "a", "min_spend_fen": 100, "discount": "1"},
+        {"code": "b", "min_spend_fen": 50, "discount": "0.9"},
+    ]
     error = _problem(doc(tiers={"levels": levels}))
     assert "must start at 0" in error.detail
     assert "strictly increase" in error.detail
 
 
 def test_member_day_needs_exactly_one_of_weekday_and_day_of_month() -> None:
-    error = _problem(doc(accrual=accrual(member_days=[{"weekday": 1, "day_of_month": 2, "multiplier": "2"}])))
+    error = _problem(
+        doc(accrual=accrual(member_days=[{"weekday": 1, "day_of_month": 2, "multiplier": "2"}]))
+    )
     assert error.field == "accrual.member_days[0]"
 
 
 def test_campaign_must_end_after_it_starts() -> None:
-    campaign = {"name": "c", "starts_at": "2026-02-01T00:00:00+08:00",
-                "ends_at": "2026-01-01T00:00:00+08:00", "multiplier": "2"}
+    campaign = {
+        "name": "c",
+        "starts_at": "2026-02-01T00:00:00+08:00",
+        "ends_at": "2026-01-01T00:00:00+08:00",
+        "multiplier": "2",
+    }
     assert _problem(doc(accrual=accrual(campaigns=[campaign]))).field == "accrual.campaigns[0]"
 
 
@@ -67,7 +77,10 @@ def test_unknown_time_zone_is_rejected() -> None:
 
 
 def test_clearance_needs_month_and_day_that_exist_every_year() -> None:
-    assert _problem(doc(expiry={"clearance_month": 2, "clearance_day": 29})).field == "expiry.clearance_day"
+    assert (
+        _problem(doc(expiry={"clearance_month": 2, "clearance_day": 29})).field
+        == "expiry.clearance_day"
+    )
     assert _problem(doc(expiry={"clearance_month": 3})).field == "expiry"
 
 
@@ -81,6 +94,8 @@ def test_clearance_needs_month_and_day_that_exist_every_year() -> None:
         (doc(accrual=accrual(category_multipliers={"tcm": "lots"})), "category_multipliers"),
     ],
 )
-def test_malformed_documents_fail_to_decode_naming_the_field(document: dict[str, Any], where: str) -> None:
+def test_malformed_documents_fail_to_decode_naming_the_field(
+    document: dict[str, Any], where: str
+) -> None:
     with pytest.raises(msgspec.ValidationError, match=where):
         msgspec.json.decode(msgspec.json.encode(document), type=RuleSet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,12 +24,19 @@ def line(amount_fen: int, category: str = "", sku: str = "SKU", **flags: bool) -
     return SaleLine(sku=sku, amount_fen=amount_fen, category=category, **flags)
 
 
-def points(document: dict, lines: list[SaleLine], at: datetime = TUESDAY, member: MemberFacts = NORMAL) -> int:
+def points(
+    document: dict[str, Any],
+    lines: list[SaleLine],
+    at: datetime = TUESDAY,
+    member: MemberFacts = NORMAL,
+) -> int:
     return value_sale(ruleset(document), 1, at, lines, member).points
 
 
 PROMOTIONS_ONLY = {
-    k: v for k, v in SPEC_EXAMPLE["accrual"].items() if k in ("category_multipliers", "sku_promotions")
+    k: v
+    for k, v in SPEC_EXAMPLE["accrual"].items()
+    if k in ("category_multipliers", "sku_promotions")
 }
 TEN_YUAN_A_POINT = doc(accrual=accrual(fen_per_point=1000, points_per_unit=1))
 
@@ -79,13 +87,17 @@ def test_sku_promotion_beats_category_multiplier() -> None:
 def test_sku_promotion_outside_its_window_falls_back_to_category() -> None:
     july = datetime(2026, 7, 1, 0, 0, tzinfo=SH)  # ends_at is exclusive
     document = doc(accrual=accrual(**PROMOTIONS_ONLY))
-    valuation = value_sale(ruleset(document), 1, july, [line(10000, "supplement", sku="BRAND-X")], NORMAL)
+    valuation = value_sale(
+        ruleset(document), 1, july, [line(10000, "supplement", sku="BRAND-X")], NORMAL
+    )
     assert valuation.lines[0].basis == "category"
     assert valuation.points == 300
 
 
 def test_special_price_line_earns_nothing_but_counts_for_tier() -> None:
-    valuation = value_sale(ruleset(doc()), 1, TUESDAY, [line(5000, no_points=True), line(1000)], NORMAL)
+    valuation = value_sale(
+        ruleset(doc()), 1, TUESDAY, [line(5000, no_points=True), line(1000)], NORMAL
+    )
     assert valuation.points == 10
     assert valuation.lines[0].basis == "no_points"
     assert valuation.spend_fen == 6000
@@ -126,7 +138,9 @@ def test_birthday_doubles_for_listed_tiers_only() -> None:
     birthday = datetime(2026, 3, 10, 23, 30, tzinfo=SH)
     gold = MemberFacts(tier="gold", birthday="03-10")
     normal = MemberFacts(tier="normal", birthday="03-10")
-    document = doc(SPEC_EXAMPLE, accrual=accrual(birthday={"multiplier": "2", "tiers": ["gold", "vip"]}))
+    document = doc(
+        SPEC_EXAMPLE, accrual=accrual(birthday={"multiplier": "2", "tiers": ["gold", "vip"]})
+    )
     assert points(document, [line(10000)], at=birthday, member=gold) == 200
     assert points(document, [line(10000)], at=birthday, member=normal) == 100
     assert points(document, [line(10000)], at=TUESDAY.replace(day=11), member=gold) == 100
@@ -135,12 +149,19 @@ def test_birthday_doubles_for_listed_tiers_only() -> None:
 def test_february_29_birthday_is_celebrated_on_the_28th_in_other_years() -> None:
     document = doc(accrual=accrual(birthday={"multiplier": "2"}))
     member = MemberFacts(tier=None, birthday="02-29")
-    assert points(document, [line(10000)], at=datetime(2026, 2, 28, 9, tzinfo=SH), member=member) == 200
+    assert (
+        points(document, [line(10000)], at=datetime(2026, 2, 28, 9, tzinfo=SH), member=member)
+        == 200
+    )
 
 
 def test_campaign_multiplies_inside_its_window() -> None:
-    campaign = {"name": "店庆", "starts_at": "2026-10-01T00:00:00+08:00",
-                "ends_at": "2026-10-08T00:00:00+08:00", "multiplier": "3"}
+    campaign = {
+        "name": "店庆",
+        "starts_at": "2026-10-01T00:00:00+08:00",
+        "ends_at": "2026-10-08T00:00:00+08:00",
+        "multiplier": "3",
+    }
     document = doc(accrual=accrual(campaigns=[campaign]))
     assert points(document, [line(10000)], at=datetime(2026, 10, 7, 23, 59, tzinfo=SH)) == 300
     assert points(document, [line(10000)], at=datetime(2026, 10, 8, 0, 0, tzinfo=SH)) == 100
@@ -151,17 +172,25 @@ def test_tier_multiplier_applies_to_the_receipt() -> None:
     assert points(SPEC_EXAMPLE, [line(10000)], at=TUESDAY, member=vip) == 150
 
 
-def _saturday_in_campaign_document(stacking: str) -> dict:
-    campaign = {"name": "c", "starts_at": "2026-03-01T00:00:00+08:00",
-                "ends_at": "2026-04-01T00:00:00+08:00", "multiplier": "3"}
-    return doc(accrual=accrual(
-        member_days=[{"weekday": 6, "multiplier": "2"}], campaigns=[campaign], stacking=stacking
-    ))
+def _saturday_in_campaign_document(stacking: str) -> dict[str, Any]:
+    campaign = {
+        "name": "c",
+        "starts_at": "2026-03-01T00:00:00+08:00",
+        "ends_at": "2026-04-01T00:00:00+08:00",
+        "multiplier": "3",
+    }
+    return doc(
+        accrual=accrual(
+            member_days=[{"weekday": 6, "multiplier": "2"}], campaigns=[campaign], stacking=stacking
+        )
+    )
 
 
 def test_stacking_max_takes_the_highest_receipt_multiplier() -> None:
     saturday = datetime(2026, 3, 14, 10, 0, tzinfo=SH)
-    valuation = value_sale(ruleset(_saturday_in_campaign_document("max")), 1, saturday, [line(10000)], NORMAL)
+    valuation = value_sale(
+        ruleset(_saturday_in_campaign_document("max")), 1, saturday, [line(10000)], NORMAL
+    )
     assert valuation.points == 300
     assert [f.applied for f in valuation.factors] == [False, True]
 
@@ -186,7 +215,13 @@ def test_fractional_multipliers_are_exact_decimals() -> None:
     document = doc(accrual=accrual(category_multipliers={"x": "1.1"}))
     # 0.1 as a float would make 3 × 1.1 × 100 fen come out at 329.99..., i.e. 3 points
     assert points(document, [line(100, "x"), line(100, "x"), line(100, "x")]) == 3
-    assert points(doc(accrual=accrual(fen_per_point=33, category_multipliers={"x": "1.1"})), [line(300, "x")]) == 10
+    assert (
+        points(
+            doc(accrual=accrual(fen_per_point=33, category_multipliers={"x": "1.1"})),
+            [line(300, "x")],
+        )
+        == 10
+    )
 
 
 def test_full_refund_value_equals_the_points_earned() -> None:

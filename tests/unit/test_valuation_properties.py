@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,7 +38,7 @@ instants = st.datetimes(
 
 
 @st.composite
-def rule_sets(draw: st.DrawFn) -> dict:
+def rule_sets(draw: st.DrawFn) -> dict[str, Any]:
     multipliers = {c: str(draw(rates)) for c in CATEGORIES if c and draw(st.booleans())}
     promo = {"sku": "PROMO", "multiplier": str(draw(rates))}
     days = [{"weekday": draw(st.integers(1, 7)), "multiplier": str(draw(rates))}]
@@ -57,13 +58,15 @@ FACTS = MemberFacts(tier=None, birthday=None)
 
 
 @given(rule_sets(), lines, instants)
-def test_points_are_never_negative(document: dict, receipt: list[SaleLine], at: datetime) -> None:
+def test_points_are_never_negative(
+    document: dict[str, Any], receipt: list[SaleLine], at: datetime
+) -> None:
     assert value_sale(ruleset(document), 1, at, receipt, FACTS).points >= 0
 
 
 @given(rule_sets(), lines, instants, st.integers(min_value=0, max_value=7), st.integers(0, 100_000))
 def test_points_never_fall_when_a_line_costs_more(
-    document: dict, receipt: list[SaleLine], at: datetime, index: int, extra: int
+    document: dict[str, Any], receipt: list[SaleLine], at: datetime, index: int, extra: int
 ) -> None:
     rules = ruleset(document)
     i = index % len(receipt)
@@ -75,16 +78,21 @@ def test_points_never_fall_when_a_line_costs_more(
         no_points=receipt[i].no_points,
         no_cumulative_spend=receipt[i].no_cumulative_spend,
     )
-    assert value_sale(rules, 1, at, bigger, FACTS).points >= value_sale(rules, 1, at, receipt, FACTS).points
+    assert (
+        value_sale(rules, 1, at, bigger, FACTS).points
+        >= value_sale(rules, 1, at, receipt, FACTS).points
+    )
 
 
 @given(rule_sets(), lines, instants)
 def test_floor_is_taken_once_over_the_whole_receipt(
-    document: dict, receipt: list[SaleLine], at: datetime
+    document: dict[str, Any], receipt: list[SaleLine], at: datetime
 ) -> None:
     rules = ruleset(document)
     whole = value_sale(rules, 1, at, receipt, FACTS)
-    exact = whole.weighted_fen * whole.receipt_multiplier * whole.points_per_unit / whole.fen_per_point
+    exact = (
+        whole.weighted_fen * whole.receipt_multiplier * whole.points_per_unit / whole.fen_per_point
+    )
     assert whole.points == int(exact.to_integral_value(rounding=ROUND_FLOOR))
     per_line = sum(value_sale(rules, 1, at, [line], FACTS).points for line in receipt)
     assert whole.points >= per_line  # flooring per line could only lose points
@@ -93,7 +101,7 @@ def test_floor_is_taken_once_over_the_whole_receipt(
 
 @given(rule_sets(), lines, instants)
 def test_valuation_is_deterministic_and_tier_spend_ignores_multipliers(
-    document: dict, receipt: list[SaleLine], at: datetime
+    document: dict[str, Any], receipt: list[SaleLine], at: datetime
 ) -> None:
     rules = ruleset(document)
     first = value_sale(rules, 1, at, receipt, FACTS)

@@ -1,0 +1,1 @@
+"""Tools that rebuild and question history from the event log (`ledger rebuild`, `verify`, ...)."""

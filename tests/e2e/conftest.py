@@ -1,0 +1,53 @@
+"""HTTP fixtures: a TestClient over the whole app, and a real uvicorn server for concurrency."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from litestar.testing import TestClient
+
+from api.app import create_app
+from ledger.settings import Settings
+from tests.chain import Chain
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def chain(client: TestClient) -> Chain:  # type: ignore[type-arg]
+    return Chain(client)
+
+
+@pytest.fixture
+def live_url(settings: Settings) -> Iterator[str]:
+    """The service on a real socket (uvicorn in a thread), for tests that need true concurrency."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        pytest.fail("the live server did not start")
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,128 @@
+"""The ledger application on real stores (SQLite and PostgreSQL): atomicity, idempotency,
+concurrency, restarts and snapshots."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from ledger import ids
+from ledger.application import Ledger, project_member
+from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.errors import IdempotencyConflict, MemberNotFound, NoRuleSetInForce
+from ledger.member import Member
+from ledger.sale import record_sale
+from ledger.settings import Settings
+from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
+
+pytestmark = pytest.mark.integration
+NOW = datetime.now(UTC)
+
+
+def _sale(receipt: str, amount_fen: int = 10000, member: str = "M1") -> PostSale:
+    return PostSale(
+        store_id="S1",
+        receipt_no=receipt,
+        member_id=member,
+        occurred_at=NOW - timedelta(minutes=1),
+        lines=[SaleLine(sku="A", amount_fen=amount_fen, category="otc")],
+    )
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Ledger:
+    app = Ledger(settings)
+    app.publish_rules(ruleset(doc(SPEC_EXAMPLE, effective_from="2020-01-01T00:00:00+08:00")), "t")
+    app.configure_store("S1", RegisterStore(name="One", kind="franchise", franchisee="F1"), "t")
+    app.enrol(EnrolMember(member_id="M1", store_id="S1"), "t", NOW)
+    return app
+
+
+def test_a_sale_and_its_member_events_are_saved_together(ledger: Ledger) -> None:
+    receipt, created = ledger.post_sale(_sale("R1", 250_000), "op", NOW)
+    assert created and receipt.tier_changed and receipt.tier == "silver"
+    stored = list(ledger.events.get(ids.member_id("M1")))
+    assert [type(e).__name__ for e in stored] == ["MemberEnrolled", "PointsAccrued", "TierChanged"]
+    sale = ledger.sale_record("S1", "R1")
+    assert sale is not None and sale.receipt == receipt
+
+
+def test_when_the_member_moved_on_nothing_of_the_sale_is_written(ledger: Ledger) -> None:
+    stale = ledger.repository.get(ids.member_id("M1"), projector_func=project_member)
+    version = ledger.rules_at(NOW)
+    assert version is not None
+    ledger.post_sale(_sale("R1"), "op", NOW)  # the member moves on
+    events, _ = record_sale(_sale("R2"), stale, version, fingerprint="fp", operator="op", now=NOW)
+    with pytest.raises(IntegrityError):
+        ledger.save(*events)
+    assert ledger.sale_record("S1", "R2") is None
+    assert len(list(ledger.events.get(ids.member_id("M1")))) == 2
+
+
+def test_a_retried_sale_returns_the_original_receipt_and_writes_nothing(ledger: Ledger) -> None:
+    first, _ = ledger.post_sale(_sale("R1"), "op", NOW)
+    before = ledger.recorder.max_notification_id()
+    again, created = ledger.post_sale(_sale("R1"), "op", NOW + timedelta(seconds=30))
+    assert not created
+    assert again == first
+    assert ledger.recorder.max_notification_id() == before
+
+
+def test_the_same_receipt_number_with_another_body_is_a_conflict(ledger: Ledger) -> None:
+    ledger.post_sale(_sale("R1"), "op", NOW)
+    with pytest.raises(IdempotencyConflict):
+        ledger.post_sale(_sale("R1", 999), "op", NOW)
+
+
+def test_an_unknown_member_or_a_sale_before_any_rules_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(MemberNotFound):
+        ledger.post_sale(_sale("R1", member="nobody"), "op", NOW)
+    early = PostSale(
+        store_id="S1",
+        receipt_no="R2",
+        member_id="M1",
+        occurred_at=datetime(2019, 1, 1, tzinfo=UTC),
+        lines=[SaleLine(sku="A", amount_fen=1)],
+    )
+    with pytest.raises(NoRuleSetInForce):
+        ledger.post_sale(early, "op", NOW)
+
+
+def test_concurrent_sales_for_one_member_are_all_counted(ledger: Ledger) -> None:
+    receipts = [f"R{i}" for i in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda r: ledger.post_sale(_sale(r, 1000), "op", NOW), receipts))
+    assert all(created for _, created in results)
+    view = ledger.member("M1", NOW)
+    assert view.points == 40 * 10
+    versions = [e.originator_version for e in ledger.events.get(ids.member_id("M1"))]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+def test_a_restart_keeps_everything(ledger: Ledger, settings: Settings) -> None:
+    ledger.post_sale(_sale("R1", 12345), "op", NOW)
+    before = ledger.member("M1", NOW)
+    ledger.close()
+    reopened = Ledger(settings)
+    assert reopened.member("M1", NOW) == before
+    again, created = reopened.post_sale(_sale("R1", 12345), "op", NOW)
+    assert not created and again.points_earned == 123
+
+
+def test_long_histories_are_snapshotted_and_rebuild_to_the_same_state(
+    ledger: Ledger, settings: Settings
+) -> None:
+    for i in range(105):
+        ledger.post_sale(_sale(f"R{i}", 100), "op", NOW)
+    assert ledger.snapshots is not None
+    snapshots = list(ledger.snapshots.get(ids.member_id("M1")))
+    assert [s.originator_version for s in snapshots] == [100]
+    fresh = Ledger(settings)
+    from_snapshot = fresh.repository.get(ids.member_id("M1"), projector_func=project_member)
+    from_events = project_member(None, fresh.events.get(ids.member_id("M1")))  # type: ignore[arg-type]
+    assert isinstance(from_snapshot, Member)
+    assert from_snapshot == from_events
+    assert fresh.member("M1", NOW).points == 105
