@@ -32,6 +32,7 @@ from litestar.status_codes import (
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Unavailable
 
 PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_HEADER = "x-request-id"
 log = structlog.get_logger("api")
 
 
@@ -49,7 +50,8 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 def problem(request: Request[Any, Any, Any], doc: Problem) -> Response[Problem]:
     doc.request_id = request.scope.get("state", {}).get("request_id")
-    return Response(doc, status_code=doc.status, media_type=PROBLEM_JSON)
+    headers = {REQUEST_ID_HEADER: doc.request_id} if doc.request_id else None
+    return Response(doc, status_code=doc.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _ledger_status(exc: LedgerError) -> int:

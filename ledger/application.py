@@ -21,7 +21,14 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger import apikey, enrolment, ids, rulebook, store
 from ledger.apikey import IssuedKey, Principal
-from ledger.commands import EnrolMember, IssueApiKey, PostSale, RegisterStore
+from ledger.commands import (
+    EnrolMember,
+    Identifier,
+    IssueApiKey,
+    PostSale,
+    RegisterStore,
+    checked,
+)
 from ledger.errors import (
     IdempotencyConflict,
     IdNumberTaken,
@@ -144,6 +151,8 @@ class Ledger(Application[UUID]):
     def configure_store(
         self, store_id: str, cmd: RegisterStore, operator: str
     ) -> tuple[StoreView, bool]:
+        checked(store_id, Identifier, "store_id")
+
         def attempt() -> tuple[StoreView, bool]:
             current = self._get(ids.store_id(store_id), store.evolve)
             event = store.configure(current, store_id, cmd, operator)

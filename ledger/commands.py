@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from ledger.errors import InvalidInput
+
 AwareDatetime = Annotated[
     datetime, Meta(tz=True, description="ISO 8601 with offset, e.g. 2026-05-01T10:00:00+08:00")
 ]
@@ -26,6 +28,15 @@ Text = Annotated[str, Meta(min_length=1, max_length=200)]
 
 LINES_MAX = 200
 Role = Literal["pos", "service", "finance", "admin"]
+
+
+def checked(value: str, kind: object, field: str) -> str:
+    """Validate a path identifier (a store id, a card number) against its wire type."""
+    try:
+        result: str = msgspec.convert(value, type=kind)
+    except msgspec.ValidationError as e:
+        raise InvalidInput(f"{field}: {e}", field=field) from e
+    return result
 
 
 class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
