@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from ledger.settings import Settings
 
@@ -23,10 +25,18 @@ PG_ADMIN_URL = os.environ.get(
 TEST_MASTER_KEY = bytes.fromhex("11" * 32)
 ADMIN_KEY = "test-admin-key-0123456789"
 STORES = ["sqlite", "postgres"]
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Bounded examples under CI keep `make test` within its budget; locally the default explores more.
+hypothesis_settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile("dev", max_examples=200, deadline=None)
+hypothesis_settings.load_profile("ci" if ON_CI else "dev")
 
 
 def _unreachable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if ON_CI:
         pytest.fail(f"PostgreSQL is required under CI: {reason}")
     pytest.skip(f"PostgreSQL not reachable: {reason}")
 
