@@ -34,7 +34,7 @@ test: setup postgres
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ledger projections api replay_tools tests
+	$(BIN)/mypy ledger projections api replay_tools tests bench
 
 # Re-resolves the pinned dependency set (run after changing pyproject.toml dependencies).
 lock:

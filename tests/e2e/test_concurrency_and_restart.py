@@ -37,14 +37,12 @@ def test_concurrent_sales_for_one_member_all_count_exactly_once(live_url: str) -
             store_id=f"S{store}",
             lines=[{"sku": "A", "category": "otc", "amount_fen": amount}],
         )
-        statuses = []
         with httpx.Client(base_url=live_url, timeout=60) as terminal:
             # each sale is sent twice, as a POS retrying after a timeout would
-            for _ in range(2):
-                statuses.append(
-                    terminal.post("/v1/sales", json=body, headers=headers[store]).status_code
-                )
-        return statuses
+            return [
+                terminal.post("/v1/sales", json=body, headers=headers[store]).status_code
+                for _ in range(2)
+            ]
 
     receipts = range(THREADS * SALES_PER_THREAD)
     with ThreadPoolExecutor(THREADS) as pool:
