@@ -57,12 +57,8 @@ def main() -> None:
     ledger = Ledger(settings)
     rules = dict(SPEC_EXAMPLE) | {"effective_from": "2020-01-01T00:00:00+08:00"}
     ledger.publish_rules(msgspec.convert(rules, RuleSet, strict=False), "bench")
-    for store, kind in (("S1", "franchise"), ("S2", "direct")):
-        ledger.configure_store(
-            store,
-            RegisterStore(name=store, kind=kind, franchisee="F1" if kind == "franchise" else None),
-            "bench",
-        )
+    ledger.configure_store("S1", RegisterStore(name="S1", kind="franchise", franchisee="F1"), "b")
+    ledger.configure_store("S2", RegisterStore(name="S2", kind="direct"), "bench")
     now = datetime.now(UTC)
     run = f"{int(time.time())}"
     members = [f"B{run}-{n}" for n in range(args.members)]
