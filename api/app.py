@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import anyio.to_thread
 from litestar import Litestar
@@ -13,23 +14,35 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from api.controllers.admin import AdminRunsController
 from api.controllers.keys import ApiKeysController
 from api.controllers.members import MembersController
+from api.controllers.redemptions import RedemptionsController
 from api.controllers.rules import RulesController
 from api.controllers.sales import SalesController
+from api.controllers.storedvalue import StoredValueController
 from api.controllers.stores import StoresController
 from api.controllers.system import HealthController
-from api.deps import provide_ledger, provide_now, provide_principal
+from api.deps import provide_ledger, provide_principal
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROMETHEUS, MetricsController, count_appended
 from api.validation import strict_body
 from ledger.application import Ledger
+from ledger.model import now_utc
 from ledger.settings import Settings
 
 
-def create_app(settings: Settings, ledger_factory: Callable[[], Ledger] | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    ledger_factory: Callable[[], Ledger] | None = None,
+    clock: Callable[[], datetime] = now_utc,
+) -> Litestar:
+    """The HTTP service; `clock` is the ledger's idea of now (tests move it to lapse holds)."""
     configure_logging()
+
+    def provide_now() -> datetime:
+        return clock()
 
     def build() -> Ledger:
         if ledger_factory is not None:
@@ -54,6 +67,9 @@ def create_app(settings: Settings, ledger_factory: Callable[[], Ledger] | None =
             ApiKeysController,
             MembersController,
             SalesController,
+            RedemptionsController,
+            StoredValueController,
+            AdminRunsController,
             HealthController,
             MetricsController,
         ],

@@ -1,8 +1,7 @@
-"""Dependencies handed to handlers: the ledger application, the caller, and the clock."""
+"""Dependencies handed to handlers: the ledger application and the caller (`now` is in app.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Request
@@ -10,7 +9,6 @@ from litestar.datastructures import State
 
 from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.model import now_utc
 
 
 def provide_ledger(state: State) -> Ledger:
@@ -21,6 +19,3 @@ def provide_ledger(state: State) -> Ledger:
 def provide_principal(request: Request[Principal, Any, Any]) -> Principal:
     return request.user
 
-
-def provide_now() -> datetime:
-    return now_utc()

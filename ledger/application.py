@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -18,14 +18,23 @@ from uuid import UUID
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.utils import get_topic
 
-from ledger import apikey, enrolment, ids, rulebook, store
+from ledger import apikey, enrolment, expiry, ids, redemptions, rulebook, store, tierreview
+from ledger.adjustments import AdjustmentReceipt, adjust
 from ledger.apikey import IssuedKey, Principal
 from ledger.commands import (
+    AdjustPoints,
+    CardNumber,
+    ConvertPoints,
     EnrolMember,
     Identifier,
     IssueApiKey,
+    PayWithStoredValue,
     PostSale,
+    Redeem,
+    RefundSale,
+    RefundStoredValue,
     RegisterStore,
     checked,
 )
@@ -36,24 +45,61 @@ from ledger.errors import (
     MemberExists,
     MemberNotFound,
     NoRuleSetInForce,
+    PaymentNotFound,
+    RedemptionNotFound,
+    SaleNotFound,
     StoreNotFound,
     Unavailable,
     invariant,
 )
-from ledger.member import Member, MemberEvent
+from ledger.member import (
+    Member,
+    MemberEnrolled,
+    MemberEvent,
+    PointsAccrued,
+    PointsAdjusted,
+    RedemptionVoided,
+)
 from ledger.member import evolve as evolve_member
 from ledger.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
 from ledger.persistence import eventsourcing_env
+from ledger.records import FollowUpRecorded, OperationRecorded, encode, evolve_operation
+from ledger.records import replay as replay_record
+from ledger.redemptions import Redemption, RedemptionReceipt, VoidReceipt, evolve_redemption
+from ledger.refunds import refund_sale
 from ledger.rules import RuleSet, RuleVersion, check
-from ledger.sale import Sale, SaleReceipt, check_business_time, evolve_sale, record_sale
+from ledger.sale import (
+    FUTURE_TOLERANCE,
+    RefundReceipt,
+    Sale,
+    SaleReceipt,
+    check_business_time,
+    evolve_sale,
+    record_sale,
+)
 from ledger.settings import Settings
 from ledger.store import StoreView
+from ledger.storedvalue import ConversionReceipt, StoredValueReceipt, convert, pay, refund_payment
 from ledger.views import MemberView, member_view
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an expiry run or a tier review did."""
+
+    as_of: datetime
+    members_reviewed: int = 0
+    lots_expired: int = 0
+    points_expired: int = 0
+    downgraded: int = 0
+    upgraded: int = 0
+
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R", bound=msgspec.Struct)
 
 RETRIES_MAX = 25
+RUN_PAGE = 1_000
 SNAPSHOT_INTERVAL = 100
 _canonical = msgspec.json.Encoder(order="deterministic")
 
@@ -284,6 +330,312 @@ class Ledger(Application[UUID]):
             return receipt, True
 
         return self._retrying(attempt)
+
+    def _sale_or_404(self, store_id: str, receipt_no: str) -> Sale:
+        checked(store_id, Identifier, "store_id")
+        checked(receipt_no, Identifier, "receipt_no")
+        sale = self.sale_record(store_id, receipt_no)
+        if sale is None:
+            raise SaleNotFound(f"no sale {receipt_no!r} at store {store_id!r}", field="receipt_no")
+        return sale
+
+    def refund_sale(
+        self, store_id: str, receipt_no: str, cmd: RefundSale, operator: str, now: datetime
+    ) -> tuple[RefundReceipt, bool]:
+        """Reverse the points of refunded lines, exactly once per refund number."""
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self._fingerprint(store_id, receipt_no, cmd)
+
+        def attempt() -> tuple[RefundReceipt, bool]:
+            sale = self._sale_or_404(store_id, receipt_no)
+            done = sale.refunds.get(cmd.refund_no)
+            if done is not None:
+                if done.fingerprint != fingerprint:
+                    raise IdempotencyConflict(
+                        f"refund {cmd.refund_no!r} of this sale was posted with a different body",
+                        field="refund_no",
+                    )
+                return done.receipt, False
+            self._rules_for(cmd.occurred_at)
+            member = self._member(sale.member_id)
+            events, receipt = refund_sale(
+                sale, member, cmd, fingerprint=fingerprint, operator=operator, now=now
+            )
+            self._save(*events)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    # -- redemptions -------------------------------------------------------------------------
+
+    def _redemption(self, store_id: str, redemption_no: str) -> Redemption:
+        checked(store_id, Identifier, "store_id")
+        checked(redemption_no, Identifier, "redemption_no")
+        found = self._get(ids.redemption_id(store_id, redemption_no), evolve_redemption)
+        if found is None:
+            raise RedemptionNotFound(
+                f"no redemption {redemption_no!r} at store {store_id!r}", field="redemption_no"
+            )
+        return found
+
+    def redeem(self, cmd: Redeem, operator: str, now: datetime) -> tuple[RedemptionReceipt, bool]:
+        """Spend or hold points, exactly once per (store_id, redemption_no)."""
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self._fingerprint(cmd)
+        redemption_id = ids.redemption_id(cmd.store_id, cmd.redemption_no)
+
+        def attempt() -> tuple[RedemptionReceipt, bool]:
+            existing = self._get(redemption_id, evolve_redemption)
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise IdempotencyConflict(
+                        f"redemption {cmd.redemption_no!r} of store {cmd.store_id!r} was "
+                        "posted with a different body",
+                        field="redemption_no",
+                    )
+                return existing.first_receipt, False
+            self._require_store(cmd.store_id)
+            version = self._rules_for(cmd.occurred_at)
+            member = self._member(cmd.member_id)
+            events, receipt = redemptions.redeem(
+                cmd, member, version, fingerprint=fingerprint, operator=operator, now=now
+            )
+            self._save(*events)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    def capture(
+        self, store_id: str, redemption_no: str, operator: str, now: datetime
+    ) -> tuple[RedemptionReceipt, bool]:
+        """Complete a held redemption; capturing again replays the result."""
+
+        def attempt() -> tuple[RedemptionReceipt, bool]:
+            found = self._redemption(store_id, redemption_no)
+            if found.status == "redeemed":
+                return found.receipt, False
+            events, receipt = redemptions.capture(
+                found, self._member(found.member_id), operator=operator, now=now
+            )
+            self._save(*events)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    def void(
+        self, store_id: str, redemption_no: str, operator: str, now: datetime
+    ) -> tuple[VoidReceipt, bool]:
+        """Void a redemption (or release its hold); voiding again replays the result."""
+
+        def attempt() -> tuple[VoidReceipt, bool]:
+            found = self._redemption(store_id, redemption_no)
+            if found.void_receipt is not None:
+                return found.void_receipt, False
+            events, receipt = redemptions.void(
+                found, self._member(found.member_id), operator=operator, now=now
+            )
+            self._save(*events)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    # -- numbered operations: conversions, stored value, adjustments --------------------------
+
+    def _numbered(
+        self,
+        record_id: UUID,
+        *,
+        kind: str,
+        number: str,
+        card: str,
+        fingerprint: str,
+        receipt_type: type[R],
+        decide: Callable[[Member], tuple[list[DomainEvent], R]],
+        amount_fen: Callable[[R], int] = lambda _: 0,
+    ) -> tuple[R, bool]:
+        """Run `decide` once per record id; a retry with the same fingerprint replays."""
+
+        def attempt() -> tuple[R, bool]:
+            existing = self._get(record_id, evolve_operation)
+            if existing is not None:
+                what = f"{kind} number {number!r}"
+                return replay_record(
+                    fingerprint, existing.fingerprint, existing.receipt, receipt_type, what
+                ), False
+            member = self._member(card)
+            events, receipt = decide(member)
+            record = OperationRecorded(
+                originator_id=record_id,
+                originator_version=1,
+                kind=kind,
+                number=number,
+                member_id=card,
+                fingerprint=fingerprint,
+                amount_fen=amount_fen(receipt),
+                receipt=encode(receipt),
+            )
+            self._save(*events, record)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    def convert_points(
+        self, card: str, cmd: ConvertPoints, operator: str, now: datetime
+    ) -> tuple[ConversionReceipt, bool]:
+        checked(card, CardNumber, "member_id")
+        check_business_time(cmd.occurred_at, now)
+        self._require_store(cmd.store_id)
+        version = self._rules_for(cmd.occurred_at)
+        return self._numbered(
+            ids.conversion_id(cmd.store_id, cmd.conversion_no),
+            kind="conversion",
+            number=cmd.conversion_no,
+            card=card,
+            fingerprint=self._fingerprint(card, cmd),
+            receipt_type=ConversionReceipt,
+            decide=lambda member: convert(cmd, member, version, operator=operator, now=now),
+        )
+
+    def pay_with_stored_value(
+        self, card: str, cmd: PayWithStoredValue, operator: str, now: datetime
+    ) -> tuple[StoredValueReceipt, bool]:
+        checked(card, CardNumber, "member_id")
+        check_business_time(cmd.occurred_at, now)
+        self._require_store(cmd.store_id)
+        return self._numbered(
+            ids.payment_id(cmd.store_id, cmd.payment_no),
+            kind="payment",
+            number=cmd.payment_no,
+            card=card,
+            fingerprint=self._fingerprint(card, cmd),
+            receipt_type=StoredValueReceipt,
+            decide=lambda member: pay(cmd, member, operator=operator, now=now),
+            amount_fen=lambda receipt: receipt.amount_fen,
+        )
+
+    def refund_stored_value(
+        self, card: str, cmd: RefundStoredValue, operator: str, now: datetime
+    ) -> tuple[StoredValueReceipt, bool]:
+        """Give back (part of) a stored-value payment, once per refund number of that payment."""
+        checked(card, CardNumber, "member_id")
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self._fingerprint(card, cmd)
+        payment_id = ids.payment_id(cmd.store_id, cmd.payment_no)
+
+        def attempt() -> tuple[StoredValueReceipt, bool]:
+            payment = self._get(payment_id, evolve_operation)
+            if payment is None or payment.member_id != card:
+                raise PaymentNotFound(
+                    f"member {card!r} made no payment {cmd.payment_no!r} at {cmd.store_id!r}",
+                    field="payment_no",
+                )
+            done = payment.follow_ups.get(cmd.refund_no)
+            if done is not None:
+                what = f"refund number {cmd.refund_no!r} of this payment"
+                return replay_record(
+                    fingerprint, done.fingerprint, done.receipt, StoredValueReceipt, what
+                ), False
+            events, receipt = refund_payment(
+                payment, cmd, self._member(card), operator=operator, now=now
+            )
+            follow_up = FollowUpRecorded(
+                originator_id=payment.id,
+                originator_version=payment.version + 1,
+                number=cmd.refund_no,
+                fingerprint=fingerprint,
+                amount_fen=cmd.amount_fen,
+                receipt=encode(receipt),
+            )
+            self._save(*events, follow_up)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    def adjust_points(
+        self, card: str, cmd: AdjustPoints, operator: str, now: datetime
+    ) -> tuple[AdjustmentReceipt, bool]:
+        checked(card, CardNumber, "member_id")
+        occurred_at = cmd.occurred_at or now
+        check_business_time(occurred_at, now)
+        version = self.rules_at(occurred_at)
+        return self._numbered(
+            ids.adjustment_id(cmd.adjustment_no),
+            kind="adjustment",
+            number=cmd.adjustment_no,
+            card=card,
+            # the default time is not part of the request: a retry without it is the same one
+            fingerprint=self._fingerprint(card, cmd),
+            receipt_type=AdjustmentReceipt,
+            decide=lambda member: adjust(
+                cmd, member, version, occurred_at=occurred_at, operator=operator, now=now
+            ),
+        )
+
+    # -- runs over all members: expiry and tier review ----------------------------------------
+
+    def _member_ids(self, *event_types: type[MemberEvent]) -> Iterator[UUID]:
+        """Ids of members with at least one event of the given types, each once."""
+        topics = [get_topic(t) for t in event_types]
+        seen: set[UUID] = set()
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, RUN_PAGE, topics=topics)
+            for notification in page:
+                member_uuid = UUID(str(notification.originator_id))
+                if member_uuid not in seen:
+                    seen.add(member_uuid)
+                    yield member_uuid
+            if len(page) < RUN_PAGE:
+                return
+            start = page[-1].id + 1
+
+    def _run_as_of(self, as_of: datetime, now: datetime) -> None:
+        if as_of > now + FUTURE_TOLERANCE:
+            raise InvalidInput("as_of is in the future", field="as_of")
+
+    def expire_points(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
+        """Expire every lot due at `as_of` (idempotent; safe beside POS traffic)."""
+        self._run_as_of(as_of, now)
+        lots = points = members = 0
+        for member_uuid in self._member_ids(PointsAccrued, PointsAdjusted, RedemptionVoided):
+
+            def attempt(member_uuid: UUID = member_uuid) -> list[MemberEvent]:
+                member = self._get(member_uuid, evolve_member)
+                invariant(member is not None, "a member with lots exists")
+                events = expiry.expire(member, as_of, operator)  # type: ignore[arg-type]
+                if events:
+                    self._save(*events)
+                return list(events)
+
+            expired = self._retrying(attempt)
+            members += 1
+            lots += len(expired)
+            points += sum(e.points for e in expired)  # type: ignore[attr-defined]
+        return RunResult(
+            as_of=as_of, members_reviewed=members, lots_expired=lots, points_expired=points
+        )
+
+    def review_tiers(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
+        """Recompute every member's tier from the spend in the window ending `as_of`."""
+        self._run_as_of(as_of, now)
+        version = self._rules_for(as_of)
+        members = down = up = 0
+        for member_uuid in self._member_ids(MemberEnrolled):
+
+            def attempt(member_uuid: UUID = member_uuid) -> str | None:
+                member = self._get(member_uuid, evolve_member)
+                invariant(member is not None, "an enrolled member exists")
+                change = tierreview.review(member, version, as_of, operator)  # type: ignore[arg-type]
+                if change is None:
+                    return None
+                self._save(change)
+                return change.direction
+
+            direction = self._retrying(attempt)
+            members += 1
+            down += direction == "downgrade"
+            up += direction == "upgrade"
+        return RunResult(as_of=as_of, members_reviewed=members, downgraded=down, upgraded=up)
 
     def ping(self) -> bool:
         """Whether the event store answers a query."""

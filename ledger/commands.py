@@ -87,3 +87,103 @@ class IssueApiKey(Command, frozen=True):
 
     role: Role
     store_id: Identifier | None = None
+
+
+Points = Annotated[int, Meta(gt=0, le=100_000_000, description="points, a positive integer")]
+PositiveFen = Annotated[int, Meta(gt=0, le=10_000_000_000, description="money in fen (分), > 0")]
+
+
+class RefundLine(Command, frozen=True):
+    line_no: Annotated[int, Meta(ge=1, le=LINES_MAX, description="1 = the sale's first line")]
+    amount_fen: PositiveFen
+
+
+class RefundSale(Command, frozen=True):
+    """`POST /v1/sales/{store_id}/{receipt_no}/refunds`: part or all of some lines, again and again."""
+
+    refund_no: Identifier
+    occurred_at: AwareDatetime
+    lines: Annotated[list[RefundLine], Meta(min_length=1, max_length=LINES_MAX)]
+
+
+class RedeemBase(Command, frozen=True, kw_only=True, tag_field="kind"):
+    """`POST /v1/redemptions`, identified by (store_id, redemption_no); `hold` reserves only."""
+
+    store_id: Identifier
+    redemption_no: Identifier
+    member_id: CardNumber
+    occurred_at: AwareDatetime
+    points: Points
+    hold: bool = False
+
+
+class CashOffset(RedeemBase, frozen=True, kw_only=True, tag="cash_offset"):
+    """积分抵现: points pay part of a receipt."""
+
+    receipt_amount_fen: AmountFen | None = None
+
+
+class Voucher(RedeemBase, frozen=True, kw_only=True, tag="voucher"):
+    """A voucher from the ladder: the points must equal one step."""
+
+
+class Gift(RedeemBase, frozen=True, kw_only=True, tag="gift"):
+    """兑换赠品: the POS states the gift's cost."""
+
+    gift_sku: Annotated[str, Meta(min_length=1, max_length=64)]
+    cost_fen: AmountFen
+
+
+class Exchange(RedeemBase, frozen=True, kw_only=True, tag="exchange"):
+    """积分换购: points plus a reduced cash price for a SKU."""
+
+    sku: Annotated[str, Meta(min_length=1, max_length=64)]
+    cash_price_fen: AmountFen
+    cost_fen: AmountFen
+
+
+Redeem = CashOffset | Voucher | Gift | Exchange
+
+
+class ConvertPoints(Command, frozen=True):
+    """`POST /v1/members/{member_id}/stored-value/conversions` (积分转储值)."""
+
+    store_id: Identifier
+    conversion_no: Identifier
+    occurred_at: AwareDatetime
+    points: Points
+
+
+class PayWithStoredValue(Command, frozen=True):
+    """`POST /v1/members/{member_id}/stored-value/payments`: spend stored value at the POS."""
+
+    store_id: Identifier
+    payment_no: Identifier
+    occurred_at: AwareDatetime
+    amount_fen: PositiveFen
+
+
+class RefundStoredValue(Command, frozen=True):
+    """`POST /v1/members/{member_id}/stored-value/refunds`: give back part of a payment."""
+
+    store_id: Identifier
+    refund_no: Identifier
+    payment_no: Identifier
+    occurred_at: AwareDatetime
+    amount_fen: PositiveFen
+
+
+class AdjustPoints(Command, frozen=True):
+    """`POST /v1/members/{member_id}/adjustments` (customer service): a credit or a debit."""
+
+    adjustment_no: Identifier
+    points: Annotated[int, Meta(ge=-100_000_000, le=100_000_000, description="non-zero, signed")]
+    reason: Text
+    ticket: Annotated[str, Meta(min_length=1, max_length=64)]
+    occurred_at: AwareDatetime | None = None
+
+
+class RunAsOf(Command, frozen=True):
+    """`POST /v1/admin/expiry-runs` and `/v1/admin/tier-reviews`."""
+
+    as_of: AwareDatetime

@@ -51,6 +51,23 @@ class SaleNotFound(NotFound):
     title = "Unknown sale"
 
 
+class RedemptionNotFound(NotFound):
+    slug = "redemption-not-found"
+    title = "Unknown redemption"
+
+
+class PaymentNotFound(NotFound):
+    slug = "payment-not-found"
+    title = "Unknown stored-value payment"
+
+
+class NotOffered(InvalidInput):
+    """The rule set in force has no such redemption or conversion."""
+
+    slug = "not-offered"
+    title = "The rule set in force does not offer this"
+
+
 class Conflict(LedgerError):
     """The request clashes with what the ledger already holds."""
 
@@ -76,6 +93,31 @@ class IdNumberTaken(Conflict):
 class NoRuleSetInForce(Conflict):
     slug = "no-rule-set-in-force"
     title = "No rule set is in force at the given time"
+
+
+class InsufficientPoints(Conflict):
+    slug = "insufficient-points"
+    title = "The member does not have enough spendable points"
+
+
+class InsufficientStoredValue(Conflict):
+    slug = "insufficient-stored-value"
+    title = "The member does not have enough stored value"
+
+
+class RefundExceedsSale(Conflict):
+    slug = "refund-exceeds-sale"
+    title = "The refund is more than what was sold and not yet refunded"
+
+
+class HoldLapsed(Conflict):
+    slug = "hold-lapsed"
+    title = "The hold lapsed before it was captured; its points went back"
+
+
+class RedemptionVoidedAlready(Conflict):
+    slug = "redemption-voided"
+    title = "The redemption was voided"
 
 
 class Unavailable(LedgerError):

@@ -23,6 +23,22 @@ def sale_id(store_id: str, receipt_no: str) -> UUID:
     return uuid5(NAMESPACE, f"/sales/{store_id}/{receipt_no}")
 
 
+def redemption_id(store_id: str, redemption_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/redemptions/{store_id}/{redemption_no}")
+
+
+def conversion_id(store_id: str, conversion_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/conversions/{store_id}/{conversion_no}")
+
+
+def payment_id(store_id: str, payment_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/stored-value-payments/{store_id}/{payment_no}")
+
+
+def adjustment_id(adjustment_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/adjustments/{adjustment_no}")
+
+
 def store_id(store: str) -> UUID:
     return uuid5(NAMESPACE, f"/stores/{store}")
 

@@ -52,6 +52,31 @@ class SaleRecorded(DomainEvent, frozen=True, kw_only=True):
     receipt: SaleReceipt
 
 
+class RefundReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What the POS is told about a refund; a retry gets exactly this back."""
+
+    sale_id: UUID
+    store_id: str
+    receipt_no: str
+    refund_no: str
+    member_id: str
+    occurred_at: datetime
+    points_reversed: int
+    debt_added: int
+    spend_reversed_fen: int
+    balance: Balance
+    debt_points: int
+
+
+class SaleRefunded(DomainEvent, frozen=True, kw_only=True):
+    refund_no: str
+    occurred_at: datetime
+    refunded_fen: dict[int, int]  # by line number, this refund
+    points_reversed: int
+    fingerprint: str
+    receipt: RefundReceipt
+
+
 class Sale(Aggregate, kw_only=True):
     store_id: str
     receipt_no: str
@@ -61,9 +86,18 @@ class Sale(Aggregate, kw_only=True):
     fingerprint: str
     valuation: Valuation
     receipt: SaleReceipt
+    refunded_fen: dict[int, int] = msgspec.field(default_factory=dict)  # by line, so far
+    points_reversed: int = 0  # by all refunds so far
+    refunds: dict[str, SaleRefunded] = msgspec.field(default_factory=dict)  # by refund number
 
 
 def evolve_sale(state: Sale | None, event: DomainEvent) -> Sale:
+    if isinstance(event, SaleRefunded) and state is not None:
+        for line_no, fen in event.refunded_fen.items():
+            state.refunded_fen[line_no] = state.refunded_fen.get(line_no, 0) + fen
+        state.points_reversed += event.points_reversed
+        state.refunds[event.refund_no] = event
+        return state
     if not isinstance(event, SaleRecorded):
         raise TypeError(f"Sale cannot apply {type(event).__name__}")
     return Sale(
@@ -144,6 +178,7 @@ def record_sale(
             expires_at=expires_at(rules, cmd.occurred_at),
             points=kept,
             remaining=kept,
+            sale_id=ids.sale_id(cmd.store_id, cmd.receipt_no),
         )
     events: list[DomainEvent] = [
         PointsAccrued(

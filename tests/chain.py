@@ -12,6 +12,13 @@ from tests.rulesets import SPEC_EXAMPLE
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
+# The SPEC example without member days and campaigns: a sale "now" earns the same on any date.
+STEADY: dict[str, Any] = SPEC_EXAMPLE | {
+    "accrual": {
+        k: v for k, v in SPEC_EXAMPLE["accrual"].items() if k not in ("member_days", "campaigns")
+    }
+}
+
 
 def now_iso(delta: timedelta = timedelta(0)) -> str:
     return (datetime.now(UTC) + delta).isoformat()
@@ -35,7 +42,7 @@ def sale_body(
 
 class Chain:
     """Sets up a chain over HTTP: `Chain(client).standard()` publishes the SPEC example rules
-    (from 2020), registers franchise store S1 and direct store S2, and issues their keys."""
+    without its calendar multipliers (from 2020, so "now" earns the same any day), registers franchise store S1 and direct store S2, and issues their keys."""
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
@@ -65,7 +72,7 @@ class Chain:
         return self.keys[store_id]
 
     def standard(self, document: dict[str, Any] | None = None) -> Chain:
-        rules = dict(document or SPEC_EXAMPLE)
+        rules = dict(document or STEADY)
         rules["effective_from"] = "2020-01-01T00:00:00+08:00"
         assert self.publish(rules).status_code == 201
         self.store("S1", "franchise")
@@ -85,3 +92,61 @@ class Chain:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    def service(self) -> dict[str, str]:
+        if "service" not in self.keys:
+            self.keys["service"] = self.key("service")
+        return self.keys["service"]
+
+    def refund(
+        self, receipt_no: str, refund_no: str, lines: list[tuple[int, int]], store_id: str = "S1"
+    ) -> httpx.Response:
+        body = {
+            "refund_no": refund_no,
+            "occurred_at": now_iso(),
+            "lines": [{"line_no": n, "amount_fen": fen} for n, fen in lines],
+        }
+        return self.client.post(
+            f"/v1/sales/{store_id}/{receipt_no}/refunds", json=body, headers=self.pos(store_id)
+        )
+
+    def redeem(
+        self, redemption_no: str, kind: str, points: int, store_id: str = "S1", **fields: Any
+    ) -> httpx.Response:
+        body = {
+            "store_id": store_id,
+            "redemption_no": redemption_no,
+            "member_id": "M1",
+            "occurred_at": now_iso(),
+            "kind": kind,
+            "points": points,
+        } | fields
+        return self.client.post("/v1/redemptions", json=body, headers=self.pos(store_id))
+
+    def redemption_action(
+        self, redemption_no: str, action: str, store_id: str = "S1"
+    ) -> httpx.Response:
+        return self.client.post(
+            f"/v1/redemptions/{store_id}/{redemption_no}/{action}", headers=self.pos(store_id)
+        )
+
+    def stored_value(
+        self, action: str, member_id: str = "M1", store_id: str = "S1", **fields: Any
+    ) -> httpx.Response:
+        body = {"store_id": store_id, "occurred_at": now_iso()} | fields
+        return self.client.post(
+            f"/v1/members/{member_id}/stored-value/{action}", json=body, headers=self.pos(store_id)
+        )
+
+    def adjust(
+        self, adjustment_no: str, points: int, member_id: str = "M1", **fields: Any
+    ) -> httpx.Response:
+        body = {
+            "adjustment_no": adjustment_no,
+            "points": points,
+            "reason": "goodwill",
+            "ticket": "T-1",
+        }
+        return self.client.post(
+            f"/v1/members/{member_id}/adjustments", json=body | fields, headers=self.service()
+        )

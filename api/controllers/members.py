@@ -6,12 +6,13 @@ from datetime import datetime
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
+from ledger.adjustments import AdjustmentReceipt
 from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import CardNumber, EnrolMember
+from ledger.commands import AdjustPoints, CardNumber, EnrolMember
 from ledger.views import MemberView
 
 
@@ -38,6 +39,26 @@ class MembersController(Controller):
         sync_to_thread=True,
     )
     def read(
-        self, member_id: CardNumber, ledger: NamedDependency[Ledger], now: NamedDependency[datetime]
+        self,
+        member_id: FromPath[CardNumber],
+        ledger: NamedDependency[Ledger],
+        now: NamedDependency[datetime],
     ) -> MemberView:
         return ledger.member(member_id, now)
+
+    @post(
+        "/{member_id:str}/adjustments",
+        operation_id="adjustPoints",
+        guards=[roles("service")],
+        sync_to_thread=True,
+    )
+    def adjust(
+        self,
+        member_id: FromPath[str],
+        data: JSONBody[AdjustPoints],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
+    ) -> Response[AdjustmentReceipt]:
+        receipt, created = ledger.adjust_points(member_id, data, principal.key_id, now)
+        return Response(receipt, status_code=201 if created else 200)

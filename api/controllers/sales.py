@@ -6,13 +6,13 @@ from datetime import datetime
 
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
 from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import PostSale
-from ledger.sale import SaleReceipt
+from ledger.commands import PostSale, RefundSale
+from ledger.sale import RefundReceipt, SaleReceipt
 
 
 class SalesController(Controller):
@@ -29,4 +29,23 @@ class SalesController(Controller):
     ) -> Response[SaleReceipt]:
         require_store(principal, data.store_id)
         receipt, created = ledger.post_sale(data, principal.key_id, now)
+        return Response(receipt, status_code=201 if created else 200)
+
+    @post(
+        "/{store_id:str}/{receipt_no:str}/refunds",
+        operation_id="refundSale",
+        guards=[roles("pos")],
+        sync_to_thread=True,
+    )
+    def refund(
+        self,
+        store_id: FromPath[str],
+        receipt_no: FromPath[str],
+        data: JSONBody[RefundSale],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
+    ) -> Response[RefundReceipt]:
+        require_store(principal, store_id)
+        receipt, created = ledger.refund_sale(store_id, receipt_no, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from api.auth import roles
 from ledger.apikey import Principal
@@ -20,7 +20,7 @@ class StoresController(Controller):
     @put("/{store_id:str}", operation_id="putStore", guards=[roles("admin")], sync_to_thread=True)
     def put_store(
         self,
-        store_id: Identifier,
+        store_id: FromPath[Identifier],
         data: JSONBody[RegisterStore],
         ledger: NamedDependency[Ledger],
         principal: NamedDependency[Principal],

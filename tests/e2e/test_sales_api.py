@@ -32,7 +32,12 @@ def test_a_sale_returns_points_breakdown_balance_and_tier(pos_chain: Chain) -> N
         (1, "category", "2"),
         (2, "no_points", "0"),
     ]
-    assert body["balance"] == {"points": 100, "pending_points": 0, "stored_value_fen": 0}
+    assert body["balance"] == {
+        "points": 100,
+        "pending_points": 0,
+        "stored_value_fen": 0,
+        "held_points": 0,
+    }
     assert body["tier"] == "normal" and body["tier_changed"] is False
     assert body["rule_version"] == 1
     assert pos_chain.member()["points"] == 100
