@@ -18,4 +18,3 @@ def provide_ledger(state: State) -> Ledger:
 
 def provide_principal(request: Request[Principal, Any, Any]) -> Principal:
     return request.user
-

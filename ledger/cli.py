@@ -1,10 +1,12 @@
-"""The `ledger` command: `ledger serve` runs the HTTP service."""
+"""The `ledger` command: `ledger serve` runs the HTTP service; `ledger expire` and
+`ledger review-tiers` run the expiry run and the tier review (as a cron job would)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from datetime import datetime
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,6 +36,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("--as-of needs an offset, e.g. 2026-04-01T00:00:00+08:00")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from ledger.application import Ledger
+    from ledger.model import now_utc
+    from ledger.settings import Settings
+
+    ledger = Ledger(Settings.from_env())
+    try:
+        run = ledger.expire_points if args.command == "expire" else ledger.review_tiers
+        result = run(args.as_of or now_utc(), f"cli:{args.command}", now_utc())
+    finally:
+        ledger.close()
+    sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("LEDGER_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "1")))
     serve.set_defaults(run=_serve)
+    for name, what in (("expire", "expire every lot due"), ("review-tiers", "review tiers")):
+        command = commands.add_parser(name, help=f"{what} as of a time (default now)")
+        command.add_argument("--as-of", type=_as_of, default=None)
+        command.set_defaults(run=_run)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -53,12 +53,12 @@ class Snapshot(DomainEvent, frozen=True, kw_only=True):
             originator_id=aggregate.id,
             originator_version=aggregate.version,
             topic=get_topic(type(aggregate)),
-            state=msgspec.msgpack.encode(aggregate),
+            state=msgspec.json.encode(aggregate),  # JSON keeps each time's offset
         )
 
     def restore(self) -> Aggregate:
         cls: type[Aggregate] = resolve_topic(self.topic)
-        return msgspec.msgpack.decode(self.state, type=cls)
+        return msgspec.json.decode(self.state, type=cls)
 
 
 A = TypeVar("A", bound=Aggregate)

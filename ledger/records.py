@@ -23,7 +23,7 @@ class OperationRecorded(DomainEvent, frozen=True, kw_only=True):
     member_id: str
     fingerprint: str
     amount_fen: int = 0
-    receipt: bytes  # msgpack of the operation's receipt struct
+    receipt: bytes  # JSON of the operation's receipt struct (JSON keeps each time's offset)
 
 
 class FollowUpRecorded(DomainEvent, frozen=True, kw_only=True):
@@ -69,8 +69,8 @@ def replay(fingerprint: str, recorded: str, receipt: bytes, cls: type[R], what: 
     """The original receipt for a retry with the same body; 409 for another body."""
     if fingerprint != recorded:
         raise IdempotencyConflict(f"{what} was already used with a different request")
-    return msgspec.msgpack.decode(receipt, type=cls)
+    return msgspec.json.decode(receipt, type=cls)
 
 
 def encode(receipt: msgspec.Struct) -> bytes:
-    return msgspec.msgpack.encode(receipt)
+    return msgspec.json.encode(receipt)

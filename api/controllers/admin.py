@@ -18,7 +18,13 @@ class AdminRunsController(Controller):
     path = "/v1/admin"
     tags = ["admin"]  # noqa: RUF012
 
-    @post("/expiry-runs", operation_id="runExpiry", guards=[roles("admin")], sync_to_thread=True)
+    @post(
+        "/expiry-runs",
+        operation_id="runExpiry",
+        guards=[roles("admin")],
+        sync_to_thread=True,
+        status_code=200,
+    )
     def expire(
         self,
         data: JSONBody[RunAsOf],
@@ -28,7 +34,13 @@ class AdminRunsController(Controller):
     ) -> RunResult:
         return ledger.expire_points(data.as_of, principal.key_id, now)
 
-    @post("/tier-reviews", operation_id="reviewTiers", guards=[roles("admin")], sync_to_thread=True)
+    @post(
+        "/tier-reviews",
+        operation_id="reviewTiers",
+        guards=[roles("admin")],
+        sync_to_thread=True,
+        status_code=200,
+    )
     def review(
         self,
         data: JSONBody[RunAsOf],
