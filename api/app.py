@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 from litestar import Litestar
@@ -27,6 +29,7 @@ from api.deps import provide_ledger, provide_principal
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROMETHEUS, MetricsController, count_appended
+from api.scheduler import expire_daily
 from api.validation import strict_body
 from ledger.application import Ledger
 from ledger.model import now_utc
@@ -55,9 +58,15 @@ def create_app(
         if settings.admin_key:
             await anyio.to_thread.run_sync(ledger.ensure_admin_key, settings.admin_key)
         app.state.ledger = ledger
+        scheduler = None
+        if settings.expire_daily:
+            zone = ZoneInfo(settings.timezone)
+            scheduler = asyncio.create_task(expire_daily(ledger, zone, clock))
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
             await anyio.to_thread.run_sync(ledger.close)
 
     return Litestar(

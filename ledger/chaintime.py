@@ -36,3 +36,12 @@ def month_of(instant: datetime, zone: ZoneInfo) -> str:
     """The 'YYYY-MM' period an instant belongs to in `zone`."""
     local = instant.astimezone(zone)
     return f"{local.year:04d}-{local.month:02d}"
+
+
+def next_daily(after: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The first instant strictly after `after` whose wall-clock time in `zone` is `at`."""
+    local = after.astimezone(zone)
+    candidate = datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return candidate

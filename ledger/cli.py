@@ -12,6 +12,9 @@ from datetime import datetime
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.expire_daily:  # through the environment, so that every worker process sees it
+        os.environ["LEDGER_EXPIRE_DAILY"] = "1"
+
     from api.app import create_app
     from ledger.settings import Settings
 
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=os.environ.get("LEDGER_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("LEDGER_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "1")))
+    serve.add_argument(
+        "--expire-daily",
+        action="store_true",
+        help="run the expiry run at 00:05 chain time every day (off by default; or cron)",
+    )
     serve.set_defaults(run=_serve)
     for name, what in (("expire", "expire every lot due"), ("review-tiers", "review tiers")):
         command = commands.add_parser(name, help=f"{what} as of a time (default now)")

@@ -19,6 +19,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     master_key: bytes = b""
     max_body_bytes: int = 256 * 1024
     member_cache_size: int = 10_000
+    expire_daily: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -35,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             master_key=_master_key(env),
             max_body_bytes=int(env.get("LEDGER_MAX_BODY_BYTES", 256 * 1024)),
             member_cache_size=int(env.get("LEDGER_MEMBER_CACHE_SIZE", 10_000)),
+            expire_daily=env.get("LEDGER_EXPIRE_DAILY", "").lower() in ("1", "true", "yes"),
         )
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime, time
+from time import monotonic, sleep
+from zoneinfo import ZoneInfo
 
+import msgspec
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
 from ledger.cli import main
 from ledger.settings import Settings
 from tests.chain import ADMIN, Chain, now_iso
+from tests.e2e.conftest import Clock
 
 pytestmark = pytest.mark.e2e
 
@@ -129,3 +137,22 @@ def test_the_cli_runs_expiry_and_tier_review(
     assert main(["review-tiers", "--as-of", now_iso()]) == 0
     assert '"members_reviewed":1' in capsys.readouterr().out
     assert ready.member()["points"] == 0
+
+
+def test_serve_with_expire_daily_runs_expiry_at_0005_chain_time(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        chain = Chain(client).standard()
+        chain.enrol("M1")
+        old = [{"sku": "A", "category": "otc", "amount_fen": 10_000}]
+        chain.sale("R1", lines=old, occurred_at="2025-06-01T10:00:00+08:00")
+        pos = chain.pos("S1")
+    zone = ZoneInfo("Asia/Shanghai")
+    clock = Clock()
+    just_before = datetime.combine(datetime.now(zone).date(), time(0, 4, 59), tzinfo=zone)
+    clock.offset = just_before - datetime.now(UTC)  # the service starts at 00:04:59
+    app = create_app(msgspec.structs.replace(settings, expire_daily=True), clock=clock)
+    with TestClient(app) as client:
+        deadline = monotonic() + 15
+        while client.get("/v1/members/M1", headers=pos).json()["points"] != 0:
+            assert monotonic() < deadline, "the daily expiry run did not happen"
+            sleep(0.2)

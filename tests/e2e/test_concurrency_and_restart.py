@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from ledger.settings import Settings
-from tests.chain import ADMIN, Chain, sale_body
+from tests.chain import ADMIN, Chain, now_iso, sale_body
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +72,30 @@ def test_a_restart_keeps_members_sales_rules_and_keys(settings: Settings) -> Non
         after.keys["S1"] = pos
         assert after.sale("R2").status_code == 201
         assert after.member()["points"] == before["points"] + 100
+
+
+def test_an_expiry_run_beside_pos_traffic_expires_exactly_the_due_lot(live_url: str) -> None:
+    with httpx.Client(base_url=live_url, timeout=30) as client:
+        chain = _setup(client)
+        pos = chain.pos("S1")
+        old = [{"sku": "A", "category": "otc", "amount_fen": 10_000}]
+        chain.sale("OLD", lines=old, occurred_at="2025-06-01T10:00:00+08:00")  # due 2026-04-01
+
+    def post(n: int) -> int:
+        with httpx.Client(base_url=live_url, timeout=60) as terminal:
+            body = sale_body(f"R{n}")
+            return terminal.post("/v1/sales", json=body, headers=pos).status_code
+
+    def expire() -> dict[str, int]:
+        with httpx.Client(base_url=live_url, timeout=60) as admin:
+            response = admin.post("/v1/admin/expiry-runs", json={"as_of": now_iso()}, headers=ADMIN)
+            result: dict[str, int] = response.json()
+            return result
+
+    with ThreadPoolExecutor(6) as pool:
+        sales = [pool.submit(post, n) for n in range(20)]
+        run = pool.submit(expire)
+        assert [f.result() for f in sales] == [201] * 20
+        assert run.result()["points_expired"] == 100
+    with httpx.Client(base_url=live_url, timeout=30) as client:
+        assert client.get("/v1/members/M1", headers=ADMIN).json()["points"] == 20 * 100

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.chaintime import add_months
+from ledger.chaintime import add_months, next_daily
 from ledger.lots import available_at, expires_at
 from ledger.tiers import SpendEntry, level_for_spend, next_tier, window_spend
 from tests.rulesets import SPEC_EXAMPLE, accrual, doc, ruleset
@@ -76,3 +76,12 @@ def test_level_and_next_tier_follow_the_thresholds() -> None:
     assert upcoming is not None
     assert (upcoming.code, upcoming.spend_needed_fen) == ("gold", 750_000)
     assert next_tier(rules, "vip", 9_000_000) is None
+
+
+def test_the_daily_run_is_the_next_0005_in_chain_time() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    run_at = time(0, 5)
+    before = datetime(2026, 3, 31, 16, 4, tzinfo=UTC)  # 00:04 on 1 April in Shanghai
+    assert next_daily(before, run_at, zone) == datetime(2026, 4, 1, 0, 5, tzinfo=zone)
+    exactly = datetime(2026, 4, 1, 0, 5, tzinfo=zone)
+    assert next_daily(exactly, run_at, zone) == datetime(2026, 4, 2, 0, 5, tzinfo=zone)
