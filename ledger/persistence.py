@@ -8,17 +8,23 @@ against that class. Nothing here writes SQL: the eventsourcing recorders do.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
 from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ListenNotifySubscription,
     Mapper,
     MapperDeserialisationError,
     StoredEvent,
+    Subscription,
     Transcoder,
 )
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.model import DomainEvent
@@ -73,6 +79,35 @@ class MsgspecMapper(Mapper[Any]):
             raise MapperDeserialisationError(msg) from e
 
 
+POLL_SECONDS = 0.05
+
+
+class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
+    """SQLite has no LISTEN/NOTIFY: wake the library's puller every POLL_SECONDS instead."""
+
+    def __init__(
+        self, recorder: SQLiteApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="sqlite-poll")
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._has_been_stopped:
+            self._has_been_notified.set()
+            threading.Event().wait(POLL_SECONDS)
+
+
+class SubscribableSQLiteRecorder(SQLiteApplicationRecorder):
+    """The SQLite application recorder, plus `subscribe()` (by polling) so that eventsourcing's
+    `ProjectionRunner` can follow a SQLite log as it follows a PostgreSQL one."""
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+
 DEFAULT_DATABASE_URL = "sqlite:///./ledger.db"
 
 
@@ -91,7 +126,11 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         path = database_url[len("sqlite:///") :]
         if not path:
             raise ValueError(f"no SQLite path in database URL {database_url!r}")
-        env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "APPLICATION_RECORDER_TOPIC": get_topic(SubscribableSQLiteRecorder),
+        }
         if path == ":memory:":
             env["SQLITE_DBNAME"] = "file::memory:?cache=shared"
         env["SQLITE_LOCK_TIMEOUT"] = "10"

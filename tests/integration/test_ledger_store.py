@@ -126,3 +126,14 @@ def test_long_histories_are_snapshotted_and_rebuild_to_the_same_state(
     assert isinstance(from_snapshot, Member)
     assert from_snapshot == from_events
     assert fresh.member("M1", NOW).points == 105
+
+
+def test_the_log_can_be_followed_on_both_stores(ledger: Ledger) -> None:
+    """`recorder.subscribe()` (LISTEN/NOTIFY on PostgreSQL, polling on SQLite) sees what is
+    already there and what is saved while it is open: what projection runners build on."""
+    first = ledger.recorder.max_notification_id() or 0
+    with ledger.recorder.subscribe(gt=first - 1) as subscription:
+        ledger.post_sale(_sale("R-FOLLOW"), "t", NOW)
+        seen = [next(subscription) for _ in range(3)]  # the enrolment's last, the sale's two
+    assert [n.id for n in seen] == [first, first + 1, first + 2]
+    assert seen[-1].topic.endswith("SaleRecorded")
