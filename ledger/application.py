@@ -14,15 +14,28 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import get_topic
 
-from ledger import apikey, enrolment, expiry, ids, redemptions, rulebook, store, tierreview
+from ledger import (
+    apikey,
+    cards,
+    enrolment,
+    expiry,
+    ids,
+    redemptions,
+    rulebook,
+    settlement,
+    store,
+    tierreview,
+)
 from ledger.adjustments import AdjustmentReceipt, adjust
 from ledger.apikey import IssuedKey, Principal
+from ledger.asof import MemberAsOf, member_as_of
 from ledger.commands import (
     AdjustPoints,
     CardNumber,
@@ -39,6 +52,7 @@ from ledger.commands import (
     checked,
 )
 from ledger.errors import (
+    CardNotDispatched,
     IdempotencyConflict,
     IdNumberTaken,
     InvalidInput,
@@ -242,6 +256,46 @@ class Ledger(Application[UUID]):
         state = self._get(ids.api_key_id(ids.hash_api_key(key)), apikey.evolve)
         return apikey.principal(state) if state else None
 
+    def dispatch_cards(
+        self, store_id: str, first: str, last: str, operator: str
+    ) -> tuple[cards.DispatchReceipt, bool]:
+        """Send the cards `first..last` to a store (a replay of the same range is a no-op)."""
+        checked(store_id, Identifier, "store_id")
+        checked(first, CardNumber, "from")
+        checked(last, CardNumber, "to")
+        self._require_store(store_id)
+
+        def attempt() -> tuple[cards.DispatchReceipt, bool]:
+            registry = self._get(ids.CARD_REGISTRY_ID, cards.evolve)
+            event, receipt = cards.dispatch(registry, store_id, first, last, operator)
+            if event is not None:
+                self.save(event)
+            return receipt, event is not None
+
+        return self._retrying(attempt)
+
+    # -- settlement ------------------------------------------------------------------------
+
+    def close_period(
+        self, period: str, operator: str, now: datetime
+    ) -> tuple[settlement.CloseReceipt, bool]:
+        """Close a settlement month (SPEC 2.7); closing it again replays the first close."""
+        settlement.check_period(period)
+        zone = ZoneInfo(self.settings.timezone)
+
+        def attempt() -> tuple[settlement.CloseReceipt, bool]:
+            current = self._get(ids.settlement_period_id(period), settlement.evolve)
+            event, receipt = settlement.close(current, period, zone, operator, now)
+            if event is not None:
+                self.save(event)
+            return receipt, event is not None
+
+        return self._retrying(attempt)
+
+    def log_position(self) -> int:
+        """The id of the log's last event (0 when empty): what projections catch up to."""
+        return self.recorder.max_notification_id() or 0
+
     # -- members ---------------------------------------------------------------------------
 
     def _member(self, card: str) -> Member:
@@ -275,6 +329,13 @@ class Ledger(Application[UUID]):
                     raise IdNumberTaken("this ID number is already enrolled", field="id_number")
             version = self.rules_at(occurred_at)
             tiers = version.rules.tiers if version else None
+            if version and version.rules.cards and version.rules.cards.require_dispatch:
+                registry = self._get(ids.CARD_REGISTRY_ID, cards.evolve)
+                if cards.dispatched_to(registry, cmd.member_id) is None:
+                    raise CardNotDispatched(
+                        f"card {cmd.member_id!r} was never dispatched to a store",
+                        field="member_id",
+                    )
             events = enrolment.enrol(
                 cmd,
                 occurred_at=occurred_at,
@@ -295,6 +356,17 @@ class Ledger(Application[UUID]):
     def member(self, card: str, now: datetime) -> MemberView:
         version = self.rules_at(now)
         return member_view(self._member(card), version.rules if version else None, now)
+
+    def member_events(self, card: str) -> list[MemberEvent]:
+        """Every event of the member, in the order they were recorded."""
+        self._member(card)
+        return [e for e in self.events.get(ids.member_id(card)) if isinstance(e, MemberEvent)]
+
+    def member_as_of(
+        self, card: str, as_of: datetime, recorded_as_of: datetime | None = None
+    ) -> MemberAsOf:
+        """The member at business time `as_of` (and, if given, as recorded by `recorded_as_of`)."""
+        return member_as_of(self.member_events(card), as_of, recorded_as_of)
 
     # -- sales -----------------------------------------------------------------------------
 

@@ -120,6 +120,21 @@ class RedemptionVoidedAlready(Conflict):
     title = "The redemption was voided"
 
 
+class CardsAlreadyDispatched(Conflict):
+    slug = "cards-already-dispatched"
+    title = "Some of these cards were already dispatched"
+
+
+class CardNotDispatched(Conflict):
+    slug = "card-not-dispatched"
+    title = "The rule set requires a dispatched card, and this one never was"
+
+
+class PeriodNotEnded(Conflict):
+    slug = "period-not-ended"
+    title = "A settlement month can be closed only once it has ended"
+
+
 class Unavailable(LedgerError):
     """The store is unreachable or contended beyond the retry budget; try again later."""
 

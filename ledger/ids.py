@@ -13,6 +13,7 @@ from uuid import UUID, uuid5
 NAMESPACE = UUID("5d0c1d8e-6a43-4c0e-9a57-3f1c2a1b7e10")
 
 RULEBOOK_ID = uuid5(NAMESPACE, "/rulebook")
+CARD_REGISTRY_ID = uuid5(NAMESPACE, "/cards")
 
 
 def member_id(card: str) -> UUID:
@@ -37,6 +38,10 @@ def payment_id(store_id: str, payment_no: str) -> UUID:
 
 def adjustment_id(adjustment_no: str) -> UUID:
     return uuid5(NAMESPACE, f"/adjustments/{adjustment_no}")
+
+
+def settlement_period_id(period: str) -> UUID:
+    return uuid5(NAMESPACE, f"/settlements/{period}")
 
 
 def store_id(store: str) -> UUID:

@@ -1,0 +1,296 @@
+"""Members across the chain: who holds which lots until when (expiry reminders), and each
+store's card stock (门店发卡统计: dispatched, on hand, activated per month).
+
+Lots are followed through every movement that touches them (accrual, credit, spending,
+reversal, void, expiry), so `expiring()` answers "who has points expiring in the next N days"
+with one indexed query. A card enrolled from a store's dispatched stock leaves that store's
+stock; activations count at the enrolling store (a card never dispatched counts as issued there).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from ledger.cards import CardsDispatched, card_range, parse_card
+from ledger.chaintime import month_of
+from ledger.lots import Lot, LotTake
+from ledger.member import (
+    MemberEnrolled,
+    PointsAccrued,
+    PointsAdjusted,
+    PointsConverted,
+    PointsExpired,
+    PointsRedeemed,
+    PointsReversed,
+    RedemptionVoided,
+)
+from ledger.rulebook import RuleSetPublished
+from projections.sqlview import Cursor, PostgresSqlView, SQLiteSqlView, SqlView, Table, utc_text
+
+
+class ExpiringMember(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    store_id: str  # the member's home store, which sends the reminder
+    points: int  # expiring within the window
+    first_expires_at: datetime
+
+
+class CardStock(msgspec.Struct, frozen=True, kw_only=True):
+    store_id: str
+    dispatched: int
+    on_hand: int  # dispatched and not yet enrolled anywhere
+    activated: int  # enrolled at this store, all time
+    activated_in_period: int | None = None
+    period: str | None = None
+
+
+class MembersView(SqlView):
+    TABLES: ClassVar[dict[str, Table]] = {
+        "directory": Table(
+            "member_uuid TEXT, member_id TEXT, store_id TEXT, enrolled_at TEXT",
+            key="member_uuid",
+        ),
+        "lots": Table(
+            "member_uuid TEXT, lot_id BIGINT, expires_at TEXT, remaining BIGINT",
+            key="member_uuid, lot_id",
+            indexes=["expires_at"],
+        ),
+        "card_ranges": Table(
+            "store_id TEXT, prefix TEXT, width INTEGER, low BIGINT, high BIGINT",
+            key="prefix, width, low",
+        ),
+        "card_stock": Table(
+            "store_id TEXT, dispatched BIGINT, taken BIGINT, activated BIGINT", key="store_id"
+        ),
+        "activations": Table("store_id TEXT, period TEXT, cards BIGINT", key="store_id, period"),
+        "chain": Table("name TEXT, value TEXT", key="name"),
+    }
+
+    # -- writing (the projection) ----------------------------------------------------------
+
+    def zone(self, event: RuleSetPublished, tracking: Tracking) -> None:
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO {chain} (name, value) VALUES ('zone', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (event.rules.zone.key,),
+            )
+            cursor.track(tracking)
+
+    def enrolled(self, event: MemberEnrolled, tracking: Tracking) -> None:
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO {directory} (member_uuid, member_id, store_id, enrolled_at) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    str(event.originator_id),
+                    event.member_id,
+                    event.store_id,
+                    utc_text(event.occurred_at),
+                ),
+            )
+            source = self._stock_of(cursor, event.member_id)
+            if source is not None:
+                self._stock(cursor, source, taken=1)
+            self._stock(cursor, event.store_id, activated=1)
+            period = month_of(event.occurred_at, self._zone(cursor))
+            cursor.execute(
+                "INSERT INTO {activations} (store_id, period, cards) VALUES (?, ?, 1) "
+                "ON CONFLICT (store_id, period) DO UPDATE SET cards = {activations}.cards + 1",
+                (event.store_id, period),
+            )
+            cursor.track(tracking)
+
+    def dispatched(self, event: CardsDispatched, tracking: Tracking) -> None:
+        cards = card_range(event.store_id, event.first, event.last)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO {card_ranges} (store_id, prefix, width, low, high) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (event.store_id, cards.prefix, cards.width, cards.low, cards.high),
+            )
+            self._stock(cursor, event.store_id, dispatched=cards.count)
+            cursor.track(tracking)
+
+    def lots(
+        self,
+        member_uuid: str,
+        tracking: Tracking,
+        new: Lot | None = None,
+        takes: list[LotTake] | None = None,
+        sign: int = 1,
+    ) -> None:
+        """A new lot, and/or points taken from (sign 1) or given back to (sign −1) lots."""
+        with self.transaction() as cursor:
+            if new is not None:
+                cursor.execute(
+                    "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        member_uuid,
+                        new.lot_id,
+                        utc_text(new.expires_at) if new.expires_at else None,
+                        new.remaining,
+                    ),
+                )
+            for take in takes or []:
+                cursor.execute(
+                    "UPDATE {lots} SET remaining = remaining - ? "
+                    "WHERE member_uuid = ? AND lot_id = ?",
+                    (sign * take.points, member_uuid, take.lot_id),
+                )
+            cursor.track(tracking)
+
+    @staticmethod
+    def _zone(cursor: Cursor) -> ZoneInfo:
+        cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
+        row = cursor.one()
+        return ZoneInfo(row[0] if row else "Asia/Shanghai")
+
+    @staticmethod
+    def _stock_of(cursor: Cursor, card: str) -> str | None:
+        parsed = parse_card(card)
+        if parsed is None:
+            return None
+        cursor.execute(
+            "SELECT store_id FROM {card_ranges} WHERE prefix = ? AND width = ? "
+            "AND low <= ? AND high >= ?",
+            (parsed[0], parsed[1], parsed[2], parsed[2]),
+        )
+        row = cursor.one()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def _stock(
+        cursor: Cursor, store_id: str, dispatched: int = 0, taken: int = 0, activated: int = 0
+    ) -> None:
+        cursor.execute(
+            "INSERT INTO {card_stock} (store_id, dispatched, taken, activated) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (store_id) DO UPDATE SET "
+            "dispatched = {card_stock}.dispatched + excluded.dispatched, "
+            "taken = {card_stock}.taken + excluded.taken, "
+            "activated = {card_stock}.activated + excluded.activated",
+            (store_id, dispatched, taken, activated),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def expiring(
+        self,
+        now: datetime,
+        until: datetime,
+        store_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[ExpiringMember]:
+        """Members with points expiring after `now` and by `until`, soonest first."""
+        where = "l.remaining > 0 AND l.expires_at > ? AND l.expires_at <= ?"
+        params: list[Any] = [utc_text(now), utc_text(until)]
+        if store_id is not None:
+            where += " AND d.store_id = ?"
+            params.append(store_id)
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT d.member_id, d.store_id, SUM(l.remaining), MIN(l.expires_at) "
+                "FROM {lots} l JOIN {directory} d ON d.member_uuid = l.member_uuid "
+                f"WHERE {where} GROUP BY d.member_id, d.store_id "
+                "ORDER BY MIN(l.expires_at), d.member_id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+            rows = cursor.all()
+        return [
+            ExpiringMember(
+                member_id=r[0],
+                store_id=r[1],
+                points=int(r[2]),
+                first_expires_at=datetime.fromisoformat(r[3]),
+            )
+            for r in rows
+        ]
+
+    def card_stock(self, store_id: str, period: str | None = None) -> CardStock:
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT dispatched, taken, activated FROM {card_stock} WHERE store_id = ?",
+                (store_id,),
+            )
+            row = cursor.one() or (0, 0, 0)
+            in_period = None
+            if period is not None:
+                cursor.execute(
+                    "SELECT cards FROM {activations} WHERE store_id = ? AND period = ?",
+                    (store_id, period),
+                )
+                found = cursor.one()
+                in_period = int(found[0]) if found else 0
+        return CardStock(
+            store_id=store_id,
+            dispatched=int(row[0]),
+            on_hand=int(row[0]) - int(row[1]),
+            activated=int(row[2]),
+            activated_in_period=in_period,
+            period=period,
+        )
+
+
+class PostgresMembersView(PostgresSqlView, MembersView):
+    pass
+
+
+class SQLiteMembersView(SQLiteSqlView, MembersView):
+    pass
+
+
+class MembersProjection(Projection[MembersView]):
+    name = "members"
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.record_position(tracking)
+
+    @process_event.register
+    def _(self, e: RuleSetPublished, tracking: Tracking) -> None:
+        self.view.zone(e, tracking)
+
+    @process_event.register
+    def _(self, e: MemberEnrolled, tracking: Tracking) -> None:
+        self.view.enrolled(e, tracking)
+
+    @process_event.register
+    def _(self, e: CardsDispatched, tracking: Tracking) -> None:
+        self.view.dispatched(e, tracking)
+
+    @process_event.register
+    def _(self, e: PointsAccrued, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, new=e.lot)
+
+    @process_event.register
+    def _(self, e: PointsAdjusted, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, new=e.lot, takes=e.takes)
+
+    @process_event.register
+    def _(self, e: PointsReversed, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, takes=e.takes)
+
+    @process_event.register
+    def _(self, e: PointsRedeemed, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, takes=e.takes)
+
+    @process_event.register
+    def _(self, e: PointsConverted, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, takes=e.takes)
+
+    @process_event.register
+    def _(self, e: RedemptionVoided, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, takes=e.restores, sign=-1)
+
+    @process_event.register
+    def _(self, e: PointsExpired, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, takes=[LotTake(e.lot_id, e.points)])

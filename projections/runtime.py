@@ -1,0 +1,243 @@
+"""Running projections: eventsourcing `ProjectionRunner`s following the ledger's log.
+
+`Projections(settings)` builds, for each projection, a reader of its view (what the API
+queries) and, on `start()`, a runner (a thread following the log; LISTEN/NOTIFY on PostgreSQL,
+polling on SQLite). In `ledger serve` they run in the service process by default; `ledger
+project` runs them in a process of their own. On PostgreSQL a view's tables sit beside the
+log's (`history_entries`, `history_tracking`, …); on SQLite each view is a file of its own
+beside the log (`ledger.db` → `ledger.history.db`), so a view's writer never waits for the
+log's, and rebuilding a view is deleting its file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import Projection, ProjectionRunner
+from eventsourcing.utils import Environment
+
+from ledger.persistence import eventsourcing_env
+from ledger.settings import Settings
+from projections.history import (
+    HistoryProjection,
+    HistoryView,
+    PostgresHistoryView,
+    SQLiteHistoryView,
+)
+from projections.members import (
+    MembersProjection,
+    MembersView,
+    PostgresMembersView,
+    SQLiteMembersView,
+)
+from projections.settlement import (
+    PostgresSettlementView,
+    SettlementProjection,
+    SettlementView,
+    SQLiteSettlementView,
+)
+from projections.sqlview import SqlView
+
+APPLICATION_NAME = "Ledger"
+
+
+class LedgerLog(Application[UUID]):
+    """The ledger's log as a runner reads it: same name, so the same tables."""
+
+    name = APPLICATION_NAME
+
+
+# name -> (projection, PostgreSQL view, SQLite view)
+PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]]] = {
+    HistoryProjection.name: (HistoryProjection, PostgresHistoryView, SQLiteHistoryView),
+    SettlementProjection.name: (
+        SettlementProjection,
+        PostgresSettlementView,
+        SQLiteSettlementView,
+    ),
+    MembersProjection.name: (MembersProjection, PostgresMembersView, SQLiteMembersView),
+}
+RESTART_SECONDS = 2.0
+log = structlog.get_logger("ledger.projections")
+
+
+def projection_env(database_url: str, prefix: str = "") -> dict[str, str]:
+    """The log's settings, plus where each view lives on SQLite."""
+    env = eventsourcing_env(database_url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        log_db = env["SQLITE_DBNAME"]
+        for name in PROJECTIONS:
+            view = prefix + name
+            if "memory" in log_db:
+                env[f"{view.upper()}_SQLITE_DBNAME"] = f"file:{view}?mode=memory&cache=shared"
+            else:
+                stem = log_db.removesuffix(".db")
+                env[f"{view.upper()}_SQLITE_DBNAME"] = f"{stem}.{view}.db"
+    return env
+
+
+def _is_sqlite(env: dict[str, str]) -> bool:
+    return env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+
+
+def _named(projection: type[Projection[Any]], name: str) -> type[Projection[Any]]:
+    """The projection under another name (its view lives in tables of that name)."""
+    if projection.name == name:
+        return projection
+    return type(f"{projection.__name__}_{name}", (projection,), {"name": name})
+
+
+class Projections:
+    """The views (for reading) and, once started, the runners (for writing) of a process.
+
+    `prefix` names a second set of views beside the live ones (`ledger verify` rebuilds into
+    `verify_*` and compares). A runner that fails (the database went away) is restarted by a
+    supervisor thread after RESTART_SECONDS, from its tracked position.
+    """
+
+    def __init__(
+        self, settings: Settings, names: list[str] | None = None, prefix: str = ""
+    ) -> None:
+        unknown = sorted(set(names or []) - set(PROJECTIONS))
+        if unknown:
+            raise ValueError(f"unknown projection(s): {', '.join(unknown)}")
+        self.env = projection_env(settings.database_url, prefix)
+        self.names = names or list(PROJECTIONS)
+        self.prefix = prefix
+        self.views: dict[str, SqlView] = {}
+        self.runners: dict[str, ProjectionRunner[Any, Any]] = {}
+        self.errors: dict[str, str] = {}
+        self._factories: list[InfrastructureFactory[Any]] = []
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
+        for name in self.names:
+            factory = InfrastructureFactory[Any].construct(env=Environment(prefix + name, self.env))
+            self._factories.append(factory)
+            self.views[name] = factory.tracking_recorder(self._view_class(name))
+
+    def _view_class(self, name: str) -> type[SqlView]:
+        _, pg_view, sqlite_view = PROJECTIONS[name]
+        return sqlite_view if _is_sqlite(self.env) else pg_view
+
+    @property
+    def history(self) -> HistoryView:
+        view = self.views[HistoryProjection.name]
+        assert isinstance(view, HistoryView)  # noqa: S101 - narrowing for the type checker
+        return view
+
+    @property
+    def settlement(self) -> SettlementView:
+        view = self.views[SettlementProjection.name]
+        assert isinstance(view, SettlementView)  # noqa: S101 - narrowing for the type checker
+        return view
+
+    @property
+    def members(self) -> MembersView:
+        view = self.views[MembersProjection.name]
+        assert isinstance(view, MembersView)  # noqa: S101 - narrowing for the type checker
+        return view
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _start_runner(self, name: str) -> None:
+        runner: ProjectionRunner[Any, Any] = ProjectionRunner(
+            application_class=LedgerLog,
+            projection_class=_named(PROJECTIONS[name][0], self.prefix + name),
+            view_class=self._view_class(name),
+            env=self.env,
+        )
+        runner.__enter__()
+        self.runners[name] = runner
+
+    def start(self) -> None:
+        """Start a runner per projection, and the supervisor that restarts a failed one."""
+        for name in self.names:
+            self._start_runner(name)
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="projection-supervisor", daemon=True
+        )
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(RESTART_SECONDS):
+            with self._lock:
+                for name, runner in list(self.runners.items()):
+                    try:
+                        runner.run_forever(timeout=0)
+                    except Exception as e:
+                        self.errors[name] = f"{type(e).__name__}: {e}"
+                        log.warning(
+                            "projection_restarting", projection=name, error=self.errors[name]
+                        )
+                        self._restart(name, runner)
+
+    def _restart(self, name: str, runner: ProjectionRunner[Any, Any]) -> None:
+        with contextlib.suppress(Exception):  # its error is recorded; only cleanup failed
+            runner.__exit__(None, None, None)
+        try:
+            self._start_runner(name)
+        except Exception as e:
+            self.errors[name] = f"{type(e).__name__}: {e}"
+
+    def wait(self, notification_id: int | None, timeout: float = 10.0) -> None:
+        """Block until every view has applied the log up to `notification_id`."""
+        for name in self.names:
+            self.views[name].wait(APPLICATION_NAME, notification_id, timeout=timeout)
+
+    def positions(self) -> dict[str, int]:
+        """Each view's tracked position in the log."""
+        return {
+            name: view.max_tracking_id(APPLICATION_NAME) or 0 for name, view in self.views.items()
+        }
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        with self._lock:
+            runners, self.runners = self.runners, {}
+            for runner in runners.values():
+                try:
+                    runner.__exit__(None, None, None)
+                except Exception as e:
+                    log.warning("projection_stopped_with_error", error=str(e))
+        for factory in self._factories:
+            factory.close()
+
+    # -- replay ----------------------------------------------------------------------------
+
+    def drop(self) -> None:
+        """Empty every view (tables and tracking) and create its tables afresh."""
+        for view in self.views.values():
+            view.drop()
+            view.create_table()
+
+    def catch_up(self, head: int, progress: Any = None, poll: float = 0.2) -> None:
+        """Run until every view has reached `head`; `progress(done)` gets the slowest position."""
+        started = not self.runners
+        if started:
+            for name in self.names:
+                self._start_runner(name)
+        try:
+            while True:
+                slowest = min(self.positions().values(), default=head)
+                if progress is not None:
+                    progress(slowest)
+                if slowest >= head:
+                    return
+                for runner in self.runners.values():
+                    runner.run_forever(timeout=0)  # re-raises a runner's failure
+                time.sleep(poll)
+        finally:
+            if started:
+                runners, self.runners = self.runners, {}
+                for runner in runners.values():
+                    runner.__exit__(None, None, None)
