@@ -20,20 +20,24 @@ from api.controllers.admin import AdminRunsController
 from api.controllers.keys import ApiKeysController
 from api.controllers.members import MembersController
 from api.controllers.redemptions import RedemptionsController
+from api.controllers.reports import ReportsController
 from api.controllers.rules import RulesController
 from api.controllers.sales import SalesController
+from api.controllers.settlements import SettlementsController
 from api.controllers.storedvalue import StoredValueController
 from api.controllers.stores import StoresController
 from api.controllers.system import HealthController
-from api.deps import provide_ledger, provide_principal
+from api.deps import provide_ledger, provide_principal, provide_queries
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
-from api.metrics import PROMETHEUS, MetricsController, count_appended
+from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
 from api.scheduler import expire_daily
 from api.validation import strict_body
 from ledger.application import Ledger
 from ledger.model import now_utc
 from ledger.settings import Settings
+from projections.queries import Queries
+from projections.runtime import Projections
 
 
 def create_app(
@@ -58,6 +62,11 @@ def create_app(
         if settings.admin_key:
             await anyio.to_thread.run_sync(ledger.ensure_admin_key, settings.admin_key)
         app.state.ledger = ledger
+        projections = await anyio.to_thread.run_sync(Projections, settings)
+        if settings.run_projections:
+            await anyio.to_thread.run_sync(projections.start)
+        app.state.queries = Queries(ledger, projections)
+        PROJECTION_LAG.source = lambda: (ledger.log_position(), projections.positions())
         scheduler = None
         if settings.expire_daily:
             zone = ZoneInfo(settings.timezone)
@@ -67,6 +76,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.cancel()
+            PROJECTION_LAG.source = None
+            await anyio.to_thread.run_sync(projections.stop)
             await anyio.to_thread.run_sync(ledger.close)
 
     return Litestar(
@@ -79,6 +90,8 @@ def create_app(
             RedemptionsController,
             StoredValueController,
             AdminRunsController,
+            SettlementsController,
+            ReportsController,
             HealthController,
             MetricsController,
         ],
@@ -86,6 +99,7 @@ def create_app(
         dependencies={
             "ledger": Provide(provide_ledger, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
+            "queries": Provide(provide_queries, sync_to_thread=False),
             "now": Provide(provide_now, sync_to_thread=False),
         },
         middleware=[

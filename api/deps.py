@@ -1,4 +1,5 @@
-"""Dependencies handed to handlers: the ledger application and the caller (`now` is in app.py)."""
+"""Dependencies handed to handlers: the ledger application, the projections' queries and the
+caller (`now` is in app.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from litestar.datastructures import State
 
 from ledger.apikey import Principal
 from ledger.application import Ledger
+from projections.queries import Queries
 
 
 def provide_ledger(state: State) -> Ledger:
@@ -18,3 +20,8 @@ def provide_ledger(state: State) -> Ledger:
 
 def provide_principal(request: Request[Principal, Any, Any]) -> Principal:
     return request.user
+
+
+def provide_queries(state: State) -> Queries:
+    queries: Queries = state.queries
+    return queries

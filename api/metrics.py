@@ -3,8 +3,12 @@ plus the ledger's own counters. Set PROMETHEUS_MULTIPROC_DIR when running severa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import Counter
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 EVENTS_APPENDED = Counter("ledger_events_appended_total", "Events appended to the ledger's log")
 
@@ -24,3 +28,37 @@ class MetricsController(PrometheusController):
 
 def count_appended(n: int) -> None:
     EVENTS_APPENDED.inc(n)
+
+
+class ProjectionLag(Collector):
+    """`ledger_projection_lag_events{projection=…}`: events in the log a view has not applied
+    yet, read at scrape time from the log's head and each view's tracked position."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, dict[str, int]]] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "ledger_projection_lag_events",
+            "Events in the log not yet applied by the projection",
+            labels=["projection"],
+        )
+        position = GaugeMetricFamily(
+            "ledger_projection_position",
+            "The last log position (notification id) the projection applied",
+            labels=["projection"],
+        )
+        if self.source is not None:
+            try:
+                head, positions = self.source()
+            except Exception:
+                return
+            for name, at in sorted(positions.items()):
+                lag.add_metric([name], max(head - at, 0))
+                position.add_metric([name], at)
+        yield lag
+        yield position
+
+
+PROJECTION_LAG = ProjectionLag()
+REGISTRY.register(PROJECTION_LAG)

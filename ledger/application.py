@@ -228,7 +228,7 @@ class Ledger(Application[UUID]):
         current = self._get(ids.store_id(store_id), store.evolve)
         return store.view(current) if current else None
 
-    def _require_store(self, store_id: str) -> None:
+    def require_store(self, store_id: str) -> None:
         if self.get_store(store_id) is None:
             raise StoreNotFound(f"store {store_id!r} is not registered", field="store_id")
 
@@ -238,7 +238,7 @@ class Ledger(Application[UUID]):
         if cmd.role != "pos" and cmd.store_id is not None:
             raise InvalidInput("only pos keys are bound to a store", field="store_id")
         if cmd.store_id is not None:
-            self._require_store(cmd.store_id)
+            self.require_store(cmd.store_id)
         key = apikey.new_key()
         event = apikey.issue(key, cmd.role, cmd.store_id, operator)
         self._retrying(lambda: self.save(event))
@@ -263,7 +263,7 @@ class Ledger(Application[UUID]):
         checked(store_id, Identifier, "store_id")
         checked(first, CardNumber, "from")
         checked(last, CardNumber, "to")
-        self._require_store(store_id)
+        self.require_store(store_id)
 
         def attempt() -> tuple[cards.DispatchReceipt, bool]:
             registry = self._get(ids.CARD_REGISTRY_ID, cards.evolve)
@@ -307,7 +307,7 @@ class Ledger(Application[UUID]):
     def enrol(self, cmd: EnrolMember, operator: str, now: datetime) -> tuple[MemberView, bool]:
         occurred_at = cmd.occurred_at or now
         check_business_time(occurred_at, now)
-        self._require_store(cmd.store_id)
+        self.require_store(cmd.store_id)
         id_hash = (
             ids.keyed_hash(self._id_secret, "id-number", cmd.id_number.upper())
             if cmd.id_number
@@ -357,6 +357,10 @@ class Ledger(Application[UUID]):
         version = self.rules_at(now)
         return member_view(self._member(card), version.rules if version else None, now)
 
+    def member_key(self, card: str) -> UUID:
+        """The member aggregate's id of an enrolled card (MemberNotFound otherwise)."""
+        return self._member(card).id
+
     def member_events(self, card: str) -> list[MemberEvent]:
         """Every event of the member, in the order they were recorded."""
         self._member(card)
@@ -366,6 +370,9 @@ class Ledger(Application[UUID]):
         self, card: str, as_of: datetime, recorded_as_of: datetime | None = None
     ) -> MemberAsOf:
         """The member at business time `as_of` (and, if given, as recorded by `recorded_as_of`)."""
+        for field, value in (("as_of", as_of), ("recorded_as_of", recorded_as_of)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidInput(f"{field} needs a UTC offset", field=field)
         return member_as_of(self.member_events(card), as_of, recorded_as_of)
 
     # -- sales -----------------------------------------------------------------------------
@@ -392,7 +399,7 @@ class Ledger(Application[UUID]):
                         field="receipt_no",
                     )
                 return existing.receipt, False
-            self._require_store(cmd.store_id)
+            self.require_store(cmd.store_id)
             version = self._rules_for(cmd.occurred_at)
             member = self._member(cmd.member_id)
             events, receipt = record_sale(
@@ -466,7 +473,7 @@ class Ledger(Application[UUID]):
                         field="redemption_no",
                     )
                 return existing.first_receipt, False
-            self._require_store(cmd.store_id)
+            self.require_store(cmd.store_id)
             version = self._rules_for(cmd.occurred_at)
             member = self._member(cmd.member_id)
             events, receipt = redemptions.redeem(
@@ -556,7 +563,7 @@ class Ledger(Application[UUID]):
     ) -> tuple[ConversionReceipt, bool]:
         checked(card, CardNumber, "member_id")
         check_business_time(cmd.occurred_at, now)
-        self._require_store(cmd.store_id)
+        self.require_store(cmd.store_id)
         version = self._rules_for(cmd.occurred_at)
         return self._numbered(
             ids.conversion_id(cmd.store_id, cmd.conversion_no),
@@ -573,7 +580,7 @@ class Ledger(Application[UUID]):
     ) -> tuple[StoredValueReceipt, bool]:
         checked(card, CardNumber, "member_id")
         check_business_time(cmd.occurred_at, now)
-        self._require_store(cmd.store_id)
+        self.require_store(cmd.store_id)
         return self._numbered(
             ids.payment_id(cmd.store_id, cmd.payment_no),
             kind="payment",

@@ -1,5 +1,7 @@
 """The `ledger` command: `ledger serve` runs the HTTP service; `ledger expire` and
-`ledger review-tiers` run the expiry run and the tier review (as a cron job would)."""
+`ledger review-tiers` run the expiry run and the tier review (as a cron job would); the replay
+tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
+from `replay_tools`."""
 
 from __future__ import annotations
 
@@ -19,15 +21,27 @@ def _serve(args: argparse.Namespace) -> int:
     from ledger.settings import Settings
 
     if args.workers > 1:
-        # Each worker process builds its own app (and ledger) from the environment.
-        uvicorn.run(
-            "api.asgi:app",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-            access_log=False,
-        )
+        # Each worker process builds its own app (and ledger) from the environment; the
+        # projections run once, here in the supervising process, unless turned off.
+        from projections.runtime import Projections
+
+        settings = Settings.from_env()
+        projections = Projections(settings) if settings.run_projections else None
+        os.environ["LEDGER_PROJECTIONS"] = "off"
+        if projections is not None:
+            projections.start()
+        try:
+            uvicorn.run(
+                "api.asgi:app",
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                log_level="warning",
+                access_log=False,
+            )
+        finally:
+            if projections is not None:
+                projections.stop()
         return 0
     uvicorn.run(
         create_app(Settings.from_env()),
@@ -80,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=f"{what} as of a time (default now)")
         command.add_argument("--as-of", type=_as_of, default=None)
         command.set_defaults(run=_run)
+    from replay_tools.cli import add_commands
+
+    add_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

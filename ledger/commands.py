@@ -187,3 +187,10 @@ class RunAsOf(Command, frozen=True):
     """`POST /v1/admin/expiry-runs` and `/v1/admin/tier-reviews`."""
 
     as_of: AwareDatetime
+
+
+class DispatchCards(Command, frozen=True):
+    """`POST /v1/stores/{store_id}/cards`: the range `from..to` (one prefix, digits of one width)."""
+
+    first: CardNumber = msgspec.field(name="from")
+    last: CardNumber = msgspec.field(name="to")

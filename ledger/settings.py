@@ -20,6 +20,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 256 * 1024
     member_cache_size: int = 10_000
     expire_daily: bool = False
+    run_projections: bool = True  # follow the log in this process (off: `ledger project` does)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,6 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=int(env.get("LEDGER_MAX_BODY_BYTES", 256 * 1024)),
             member_cache_size=int(env.get("LEDGER_MEMBER_CACHE_SIZE", 10_000)),
             expire_daily=env.get("LEDGER_EXPIRE_DAILY", "").lower() in ("1", "true", "yes"),
+            run_projections=env.get("LEDGER_PROJECTIONS", "inline").lower() != "off",
         )
 
 

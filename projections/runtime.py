@@ -19,7 +19,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import Environment
 
@@ -71,6 +71,9 @@ log = structlog.get_logger("ledger.projections")
 def projection_env(database_url: str, prefix: str = "") -> dict[str, str]:
     """The log's settings, plus where each view lives on SQLite."""
     env = eventsourcing_env(database_url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        # A runner needs one connection at a time (plus LISTEN); readers overflow on demand.
+        env |= {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         log_db = env["SQLITE_DBNAME"]
         for name in PROJECTIONS:
@@ -219,6 +222,32 @@ class Projections:
         for view in self.views.values():
             view.drop()
             view.create_table()
+
+    def replay(self, upto: int, page: int = 1_000) -> None:
+        """Apply the log up to `upto` to the views in this thread, each from its own position
+        (for `ledger verify`, which must stop its scratch views exactly where the live ones are)."""
+        log_reader = LedgerLog(env=self.env)
+        try:
+            projections = {
+                name: PROJECTIONS[name][0](view=view) for name, view in self.views.items()
+            }
+            positions = self.positions()
+            start = min(positions.values(), default=upto) + 1
+            while start <= upto:
+                notifications = log_reader.recorder.select_notifications(
+                    start, page, stop=upto, inclusive_of_start=True
+                )
+                if not notifications:
+                    return
+                for notification in notifications:
+                    event = log_reader.mapper.to_domain_event(notification)
+                    tracking = Tracking(APPLICATION_NAME, notification.id)
+                    for name, projection in projections.items():
+                        if positions[name] < notification.id:
+                            projection.process_event(event, tracking)
+                start = notifications[-1].id + 1
+        finally:
+            log_reader.close()
 
     def catch_up(self, head: int, progress: Any = None, poll: float = 0.2) -> None:
         """Run until every view has reached `head`; `progress(done)` gets the slowest position."""

@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
 Row = tuple[Any, ...]
+TRACKED_APPLICATION = "Ledger"  # the log every view follows (its tracking rows carry this name)
 
 
 class Table:
@@ -158,7 +159,11 @@ class PostgresSqlView(PostgresTrackingRecorder, SqlView):
             yield curs
 
     def _drop_tracking(self, cursor: Cursor) -> None:
-        cursor.execute(f'DELETE FROM "{self.datastore.schema}"."{self.tracking_table_name}"')
+        cursor.execute(
+            f'DELETE FROM "{self.datastore.schema}"."{self.tracking_table_name}" '
+            "WHERE application_name = ?",
+            (TRACKED_APPLICATION,),
+        )
 
 
 class SQLiteSqlView(SQLiteTrackingRecorder, SqlView):
@@ -183,4 +188,4 @@ class SQLiteSqlView(SQLiteTrackingRecorder, SqlView):
             yield curs
 
     def _drop_tracking(self, cursor: Cursor) -> None:
-        cursor.execute("DELETE FROM tracking")
+        cursor.execute("DELETE FROM tracking WHERE application_name = ?", (TRACKED_APPLICATION,))

@@ -1,16 +1,20 @@
-"""`/v1/stores/{store_id}`: register or change a store (admin)."""
+"""`/v1/stores/{store_id}`: register or change a store (admin); dispatch membership cards to
+it (admin) and read its card stock."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from api.auth import roles
+from api.auth import require_store, roles
 from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import Identifier, RegisterStore
+from ledger.cards import DispatchReceipt
+from ledger.commands import DispatchCards, Identifier, RegisterStore
 from ledger.store import StoreView
+from projections.members import CardStock
+from projections.queries import Queries
 
 
 class StoresController(Controller):
@@ -27,3 +31,35 @@ class StoresController(Controller):
     ) -> Response[StoreView]:
         view, created = ledger.configure_store(store_id, data, principal.key_id)
         return Response(view, status_code=201 if created else 200)
+
+    @post(
+        "/{store_id:str}/cards",
+        operation_id="dispatchCards",
+        guards=[roles("admin")],
+        sync_to_thread=True,
+    )
+    def dispatch_cards(
+        self,
+        store_id: FromPath[Identifier],
+        data: JSONBody[DispatchCards],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+    ) -> Response[DispatchReceipt]:
+        receipt, created = ledger.dispatch_cards(store_id, data.first, data.last, principal.key_id)
+        return Response(receipt, status_code=201 if created else 200)
+
+    @get(
+        "/{store_id:str}/cards",
+        operation_id="getCardStock",
+        guards=[roles("pos", "service", "finance")],
+        sync_to_thread=True,
+    )
+    def card_stock(
+        self,
+        store_id: FromPath[Identifier],
+        queries: NamedDependency[Queries],
+        principal: NamedDependency[Principal],
+        period: FromQuery[str | None] = None,
+    ) -> CardStock:
+        require_store(principal, store_id)
+        return queries.card_stock(store_id, period)

@@ -1,0 +1,163 @@
+"""The read side the back office asks: audit trail, settlement, liability, reminders, card stock.
+
+Each answer comes from a projection's view (so it may lag the log by the projection delay,
+shown on `/metrics`), joined with what only the ledger knows (a card's member id, the rule
+version in force). The HTTP layer only translates parameters and formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+import msgspec
+
+from ledger.application import Ledger
+from ledger.errors import InvalidInput
+from ledger.settlement import check_period
+from projections.history import HistoryEntry, HistoryQuery
+from projections.members import CardStock, ExpiringMember
+from projections.runtime import Projections
+from projections.settlement import SettlementReport, fen
+
+HISTORY_LIMIT_MAX = 200
+REMINDER_DAYS_MAX = 366
+PAGE_MAX = 1_000
+
+
+class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[HistoryEntry]
+    next_cursor: int | None  # pass as `cursor` for the next (older) page
+
+
+class HistoryFilter(msgspec.Struct, frozen=True, kw_only=True):
+    cursor: int | None = None
+    limit: int = 50
+    type: str | None = None
+    store_id: str | None = None
+    reference: str | None = None
+    as_of: datetime | None = None
+
+
+class LiabilityReport(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: datetime
+    points: int  # outstanding: Σ of each member's positive balance then (pending included)
+    members: int
+    rule_version: int | None
+    cost_per_point_fen: str | None  # a decimal, as text
+    value_fen: int  # points × cost per point, rounded half-up
+
+
+class ExpiringPage(msgspec.Struct, frozen=True, kw_only=True):
+    within_days: int
+    until: datetime
+    items: list[ExpiringMember]
+    next_cursor: int | None
+
+
+SETTLEMENT_COLUMNS = (
+    "period",
+    "store_id",
+    "kind",
+    "franchisee",
+    "points_issued",
+    "fee_due_fen",
+    "redemption_cost_fen",
+    "difference_fen",
+    "late",
+    "points_redeemed",
+    "points_converted",
+    "converted_fen",
+)
+
+
+def _aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(
+            f"{field} needs a UTC offset, e.g. 2026-04-01T00:00:00+08:00", field=field
+        )
+
+
+class Queries:
+    def __init__(self, ledger: Ledger, projections: Projections) -> None:
+        self.ledger = ledger
+        self.projections = projections
+
+    def history(self, card: str, f: HistoryFilter) -> HistoryPage:
+        if not 1 <= f.limit <= HISTORY_LIMIT_MAX:
+            raise InvalidInput(f"limit must be 1..{HISTORY_LIMIT_MAX}", field="limit")
+        _aware(f.as_of, "as_of")
+        member_uuid = self.ledger.member_key(card)
+        items = self.projections.history.entries(
+            HistoryQuery(
+                member=str(member_uuid),
+                before_seq=f.cursor,
+                limit=f.limit,
+                type=f.type,
+                store_id=f.store_id,
+                reference=f.reference,
+                as_of=f.as_of,
+            )
+        )
+        next_cursor = items[-1].seq if len(items) == f.limit else None
+        return HistoryPage(items=items, next_cursor=next_cursor)
+
+    def settlement(self, period: str) -> SettlementReport:
+        return self.projections.settlement.report(check_period(period))
+
+    def liability(self, as_of: datetime) -> LiabilityReport:
+        _aware(as_of, "as_of")
+        outstanding = self.projections.history.liability(as_of)
+        version = self.ledger.rules_at(as_of)
+        cost = (
+            version.rules.settlement.cost_per_point_fen
+            if version and version.rules.settlement
+            else None
+        )
+        return LiabilityReport(
+            as_of=as_of,
+            points=outstanding.points,
+            members=outstanding.members,
+            rule_version=version.version if version else None,
+            cost_per_point_fen=str(cost) if cost is not None else None,
+            value_fen=fen(outstanding.points * cost) if cost is not None else 0,
+        )
+
+    def expiring(
+        self,
+        now: datetime,
+        within_days: int,
+        store_id: str | None = None,
+        cursor: int = 0,
+        limit: int = 100,
+    ) -> ExpiringPage:
+        if not 1 <= within_days <= REMINDER_DAYS_MAX:
+            raise InvalidInput(f"within_days must be 1..{REMINDER_DAYS_MAX}", field="within_days")
+        if not 1 <= limit <= PAGE_MAX:
+            raise InvalidInput(f"limit must be 1..{PAGE_MAX}", field="limit")
+        if cursor < 0:
+            raise InvalidInput("cursor must not be negative", field="cursor")
+        until = now + timedelta(days=within_days)
+        items = self.projections.members.expiring(now, until, store_id, cursor, limit)
+        next_cursor = cursor + limit if len(items) == limit else None
+        return ExpiringPage(
+            within_days=within_days, until=until, items=items, next_cursor=next_cursor
+        )
+
+    def card_stock(self, store_id: str, period: str | None) -> CardStock:
+        self.ledger.require_store(store_id)
+        return self.projections.members.card_stock(
+            store_id, check_period(period) if period else None
+        )
+
+
+def settlement_csv(report: SettlementReport) -> str:
+    """The report as CSV for finance: one line per row, amounts in fen."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(SETTLEMENT_COLUMNS)
+    for row in report.rows:
+        values = msgspec.structs.asdict(row)
+        writer.writerow([report.period, *(values[c] for c in SETTLEMENT_COLUMNS[1:])])
+    return out.getvalue()
