@@ -93,6 +93,11 @@ class Chain:
         result: dict[str, Any] = response.json()
         return result
 
+    def finance(self) -> dict[str, str]:
+        if "finance" not in self.keys:
+            self.keys["finance"] = self.key("finance")
+        return self.keys["finance"]
+
     def service(self) -> dict[str, str]:
         if "service" not in self.keys:
             self.keys["service"] = self.key("service")

@@ -70,3 +70,9 @@ def live_url(settings: Settings) -> Iterator[str]:
     yield url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def caught_up(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Wait until the app's projections have applied everything in the log so far."""
+    state = client.app.state
+    state.queries.projections.wait(state.ledger.log_position(), timeout=20)
