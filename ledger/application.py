@@ -115,6 +115,7 @@ R = TypeVar("R", bound=msgspec.Struct)
 RETRIES_MAX = 25
 RUN_PAGE = 1_000
 SNAPSHOT_INTERVAL = 100
+RULES_TTL = 1.0  # seconds another process may go on using the rule book it read
 _canonical = msgspec.json.Encoder(order="deterministic")
 
 project_member = projector(evolve_member)
@@ -138,6 +139,8 @@ class Ledger(Application[UUID]):
         self._on_appended = on_appended
         base = eventsourcing_env(settings.database_url)
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size)
+        self._rulebook_cache: tuple[float, rulebook.RuleBook | None] | None = None
+        self._known_stores: set[str] = set()
         super().__init__(env=base | (env or {}))
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -180,8 +183,15 @@ class Ledger(Application[UUID]):
 
     # -- rules --------------------------------------------------------------------------------
 
-    def _rulebook(self) -> rulebook.RuleBook | None:
-        return self._get(ids.RULEBOOK_ID, rulebook.evolve)
+    def _rulebook(self, fresh: bool = False) -> rulebook.RuleBook | None:
+        """The rule book, re-read from the store at most every RULES_TTL seconds (every sale
+        needs it; it changes a few times a year). `fresh` reads it now (to publish)."""
+        cached = self._rulebook_cache
+        if not fresh and cached is not None and time.monotonic() - cached[0] < RULES_TTL:
+            return cached[1]
+        book = self._get(ids.RULEBOOK_ID, rulebook.evolve)
+        self._rulebook_cache = (time.monotonic(), book)
+        return book
 
     def publish_rules(self, rules: RuleSet, operator: str) -> RuleVersion:
         rules = check(rules)
@@ -189,8 +199,9 @@ class Ledger(Application[UUID]):
             rules = msgspec.structs.replace(rules, timezone=self.settings.timezone)
 
         def attempt() -> RuleVersion:
-            event = rulebook.publish(self._rulebook(), rules, operator)
+            event = rulebook.publish(self._rulebook(fresh=True), rules, operator)
             self.save(event)
+            self._rulebook_cache = None
             return RuleVersion(version=event.version, published_at=event.timestamp, rules=rules)
 
         return self._retrying(attempt)
@@ -229,8 +240,12 @@ class Ledger(Application[UUID]):
         return store.view(current) if current else None
 
     def require_store(self, store_id: str) -> None:
+        """A registered store (stores are never removed, so once seen, always known)."""
+        if store_id in self._known_stores:
+            return
         if self.get_store(store_id) is None:
             raise StoreNotFound(f"store {store_id!r} is not registered", field="store_id")
+        self._known_stores.add(store_id)
 
     def issue_api_key(self, cmd: IssueApiKey, operator: str) -> IssuedKey:
         if cmd.role == "pos" and cmd.store_id is None:
@@ -389,8 +404,14 @@ class Ledger(Application[UUID]):
         fingerprint = self._fingerprint(cmd)
         sale_uuid = ids.sale_id(cmd.store_id, cmd.receipt_no)
 
+        attempts = 0
+
         def attempt() -> tuple[SaleReceipt, bool]:
-            existing = self._sale(sale_uuid)
+            # A new receipt is the common case: its insert is the idempotency check (the sale's
+            # id is derived from the receipt number), so the store is asked only on a retry.
+            nonlocal attempts
+            attempts += 1
+            existing = self._sale(sale_uuid) if attempts > 1 else None
             if existing is not None:
                 if existing.fingerprint != fingerprint:
                     raise IdempotencyConflict(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Self, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -39,6 +39,23 @@ class Aggregate(msgspec.Struct, kw_only=True):
 
     def next_event_fields(self) -> dict[str, object]:
         return {"originator_id": self.id, "originator_version": self.version + 1}
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        """The repository hands out a copy of each cached aggregate; `copy.deepcopy` walks every
+        datetime and frozen rule set (half the sale path's time). State is mutable structs, lists
+        and dicts around immutable values and frozen structs, so only those need copying."""
+        return cast("Self", _copied(self))
+
+
+def _copied(value: object) -> object:
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, msgspec.Struct) and not value.__struct_config__.frozen:
+        fields = {name: _copied(getattr(value, name)) for name in value.__struct_fields__}
+        return msgspec.structs.replace(value, **fields)
+    return value  # immutable: numbers, text, times, UUIDs, frozen structs (never mutated)
 
 
 class Snapshot(DomainEvent, frozen=True, kw_only=True):

@@ -149,7 +149,9 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_PRE_PING": "y",
+            # No ping before every statement (a round trip each): a connection broken by an
+            # outage fails once, the pool drops it and eventsourcing's retry reconnects.
+            "POSTGRES_PRE_PING": "n",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
         }
         if not env["POSTGRES_DBNAME"]:
