@@ -9,16 +9,23 @@ written once (`projections/sqlview.py`) for both stores.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import singledispatchmethod
 from typing import Any, ClassVar
 
 import msgspec
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
 from ledger.member import MemberEvent
 from projections.entries import Entry, entry_for
-from projections.sqlview import PostgresSqlView, SQLiteSqlView, SqlView, Table, utc_text
+from projections.sqlview import (
+    PostgresSqlView,
+    SQLiteSqlView,
+    SqlView,
+    Table,
+    ViewProjection,
+    all_subclasses,
+    handles,
+    utc_text,
+)
 
 
 class HistoryEntry(Entry, frozen=True, kw_only=True):
@@ -43,6 +50,7 @@ class Liability(msgspec.Struct, frozen=True, kw_only=True):
     members: int  # members with a positive balance
 
 
+BALANCES_KEPT = 200_000  # members whose running balance the writer keeps in memory
 _entry_encoder = msgspec.json.Encoder()
 _entry_decoder = msgspec.json.Decoder(Entry)
 
@@ -62,11 +70,15 @@ class HistoryView(SqlView):
 
     def record(self, member_uuid: str, entry: Entry, tracking: Tracking) -> None:
         """Append an entry (with the member's new balance) and the tracking, atomically."""
+        balances: dict[str, int] = self.memo().setdefault("balances", {})
         with self.transaction() as cursor:
-            cursor.execute("SELECT points FROM {balances} WHERE member_id = ?", (member_uuid,))
-            row = cursor.one()
-            balance = (row[0] if row else 0) + entry.points_delta
-            cursor.execute(
+            balance = balances.get(member_uuid)
+            if balance is None:
+                cursor.execute("SELECT points FROM {balances} WHERE member_id = ?", (member_uuid,))
+                row = cursor.one()
+                balance = row[0] if row else 0
+            balance += entry.points_delta
+            cursor.write(
                 "INSERT INTO {entries} (member_id, seq, type, occurred_at, store_id, reference, "
                 "points_delta, balance_after, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -81,12 +93,15 @@ class HistoryView(SqlView):
                     _entry_encoder.encode(entry).decode(),
                 ),
             )
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {balances} (member_id, points) VALUES (?, ?) "
                 "ON CONFLICT (member_id) DO UPDATE SET points = excluded.points",
                 (member_uuid, balance),
             )
             cursor.track(tracking)
+            if len(balances) >= BALANCES_KEPT:
+                balances.clear()
+            balances[member_uuid] = balance
 
     def entries(self, query: HistoryQuery) -> list[HistoryEntry]:
         """Newest first."""
@@ -141,15 +156,12 @@ class SQLiteHistoryView(SQLiteSqlView, HistoryView):
     pass
 
 
-class HistoryProjection(Projection[HistoryView]):
+class HistoryProjection(ViewProjection[HistoryView]):
     """Every member event, as an entry. Other events only move the tracking position (no
     topic filter: a filtered view could never say it has caught up with the log's head)."""
 
     name = "history"
 
-    @singledispatchmethod
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, MemberEvent):
-            self.view.record(str(domain_event.originator_id), entry_for(domain_event), tracking)
-        else:
-            self.view.record_position(tracking)
+    @handles(*all_subclasses(MemberEvent))
+    def _on_member_event(self, e: MemberEvent, tracking: Tracking) -> None:
+        self.view.record(str(e.originator_id), entry_for(e), tracking)

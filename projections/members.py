@@ -10,15 +10,13 @@ stock; activations count at the enrolling store (a card never dispatched counts 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import singledispatchmethod
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
-from ledger.cards import CardsDispatched, card_range, parse_card
+from ledger.cards import CardRange, CardsDispatched, card_range
 from ledger.chaintime import month_of
 from ledger.lots import Lot, LotTake
 from ledger.member import (
@@ -32,7 +30,16 @@ from ledger.member import (
     RedemptionVoided,
 )
 from ledger.rulebook import RuleSetPublished
-from projections.sqlview import Cursor, PostgresSqlView, SQLiteSqlView, SqlView, Table, utc_text
+from projections.sqlview import (
+    Cursor,
+    PostgresSqlView,
+    SQLiteSqlView,
+    SqlView,
+    Table,
+    ViewProjection,
+    handles,
+    utc_text,
+)
 
 
 class ExpiringMember(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,16 +84,17 @@ class MembersView(SqlView):
 
     def zone(self, event: RuleSetPublished, tracking: Tracking) -> None:
         with self.transaction() as cursor:
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {chain} (name, value) VALUES ('zone', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (event.rules.zone.key,),
             )
             cursor.track(tracking)
+            self.memo()["zone"] = event.rules.zone.key
 
     def enrolled(self, event: MemberEnrolled, tracking: Tracking) -> None:
         with self.transaction() as cursor:
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {directory} (member_uuid, member_id, store_id, enrolled_at) "
                 "VALUES (?, ?, ?, ?)",
                 (
@@ -101,7 +109,7 @@ class MembersView(SqlView):
                 self._stock(cursor, source, taken=1)
             self._stock(cursor, event.store_id, activated=1)
             period = month_of(event.occurred_at, self._zone(cursor))
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {activations} (store_id, period, cards) VALUES (?, ?, 1) "
                 "ON CONFLICT (store_id, period) DO UPDATE SET cards = {activations}.cards + 1",
                 (event.store_id, period),
@@ -111,13 +119,15 @@ class MembersView(SqlView):
     def dispatched(self, event: CardsDispatched, tracking: Tracking) -> None:
         cards = card_range(event.store_id, event.first, event.last)
         with self.transaction() as cursor:
-            cursor.execute(
+            ranges = self._ranges(cursor)
+            cursor.write(
                 "INSERT INTO {card_ranges} (store_id, prefix, width, low, high) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (event.store_id, cards.prefix, cards.width, cards.low, cards.high),
             )
             self._stock(cursor, event.store_id, dispatched=cards.count)
             cursor.track(tracking)
+            ranges.append(cards)
 
     def lots(
         self,
@@ -127,12 +137,15 @@ class MembersView(SqlView):
         takes: list[LotTake] | None = None,
         sign: int = 1,
     ) -> None:
-        """A new lot, and/or points taken from (sign 1) or given back to (sign −1) lots."""
+        """A new lot, and/or points taken from (sign 1) or given back to (sign −1) lots. Both
+        are additive upserts, so they commute (a batch may write them in any order)."""
         with self.transaction() as cursor:
             if new is not None:
-                cursor.execute(
+                cursor.write(
                     "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
-                    "VALUES (?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (member_uuid, lot_id) DO UPDATE SET "
+                    "expires_at = excluded.expires_at, "
+                    "remaining = {lots}.remaining + excluded.remaining",
                     (
                         member_uuid,
                         new.lot_id,
@@ -141,37 +154,47 @@ class MembersView(SqlView):
                     ),
                 )
             for take in takes or []:
-                cursor.execute(
-                    "UPDATE {lots} SET remaining = remaining - ? "
-                    "WHERE member_uuid = ? AND lot_id = ?",
-                    (sign * take.points, member_uuid, take.lot_id),
+                cursor.write(
+                    "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
+                    "VALUES (?, ?, NULL, ?) ON CONFLICT (member_uuid, lot_id) DO UPDATE SET "
+                    "remaining = {lots}.remaining + excluded.remaining",
+                    (member_uuid, take.lot_id, -sign * take.points),
                 )
             cursor.track(tracking)
 
-    @staticmethod
-    def _zone(cursor: Cursor) -> ZoneInfo:
-        cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
-        row = cursor.one()
-        return ZoneInfo(row[0] if row else "Asia/Shanghai")
+    def _zone(self, cursor: Cursor) -> ZoneInfo:
+        memo = self.memo()
+        if "zone" not in memo:
+            cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
+            row = cursor.one()
+            memo["zone"] = row[0] if row else "Asia/Shanghai"
+        return ZoneInfo(memo["zone"])
 
-    @staticmethod
-    def _stock_of(cursor: Cursor, card: str) -> str | None:
-        parsed = parse_card(card)
-        if parsed is None:
-            return None
-        cursor.execute(
-            "SELECT store_id FROM {card_ranges} WHERE prefix = ? AND width = ? "
-            "AND low <= ? AND high >= ?",
-            (parsed[0], parsed[1], parsed[2], parsed[2]),
-        )
-        row = cursor.one()
-        return str(row[0]) if row else None
+    def _ranges(self, cursor: Cursor) -> list[CardRange]:
+        memo = self.memo()
+        if "ranges" not in memo:
+            cursor.execute("SELECT store_id, prefix, width, low, high FROM {card_ranges}")
+            memo["ranges"] = [
+                CardRange(
+                    store_id=r[0], prefix=r[1], width=int(r[2]), low=int(r[3]), high=int(r[4])
+                )
+                for r in cursor.all()
+            ]
+        ranges: list[CardRange] = memo["ranges"]
+        return ranges
+
+    def _stock_of(self, cursor: Cursor, card: str) -> str | None:
+        """The store whose dispatched stock the card came from, if any."""
+        for cards in self._ranges(cursor):
+            if cards.holds(card):
+                return cards.store_id
+        return None
 
     @staticmethod
     def _stock(
         cursor: Cursor, store_id: str, dispatched: int = 0, taken: int = 0, activated: int = 0
     ) -> None:
-        cursor.execute(
+        cursor.write(
             "INSERT INTO {card_stock} (store_id, dispatched, taken, activated) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (store_id) DO UPDATE SET "
             "dispatched = {card_stock}.dispatched + excluded.dispatched, "
@@ -248,49 +271,45 @@ class SQLiteMembersView(SQLiteSqlView, MembersView):
     pass
 
 
-class MembersProjection(Projection[MembersView]):
+class MembersProjection(ViewProjection[MembersView]):
     name = "members"
 
-    @singledispatchmethod
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.record_position(tracking)
-
-    @process_event.register
-    def _(self, e: RuleSetPublished, tracking: Tracking) -> None:
+    @handles(RuleSetPublished)
+    def _on_rulesetpublished(self, e: RuleSetPublished, tracking: Tracking) -> None:
         self.view.zone(e, tracking)
 
-    @process_event.register
-    def _(self, e: MemberEnrolled, tracking: Tracking) -> None:
+    @handles(MemberEnrolled)
+    def _on_memberenrolled(self, e: MemberEnrolled, tracking: Tracking) -> None:
         self.view.enrolled(e, tracking)
 
-    @process_event.register
-    def _(self, e: CardsDispatched, tracking: Tracking) -> None:
+    @handles(CardsDispatched)
+    def _on_cardsdispatched(self, e: CardsDispatched, tracking: Tracking) -> None:
         self.view.dispatched(e, tracking)
 
-    @process_event.register
-    def _(self, e: PointsAccrued, tracking: Tracking) -> None:
+    @handles(PointsAccrued)
+    def _on_pointsaccrued(self, e: PointsAccrued, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, new=e.lot)
 
-    @process_event.register
-    def _(self, e: PointsAdjusted, tracking: Tracking) -> None:
+    @handles(PointsAdjusted)
+    def _on_pointsadjusted(self, e: PointsAdjusted, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, new=e.lot, takes=e.takes)
 
-    @process_event.register
-    def _(self, e: PointsReversed, tracking: Tracking) -> None:
+    @handles(PointsReversed)
+    def _on_pointsreversed(self, e: PointsReversed, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=e.takes)
 
-    @process_event.register
-    def _(self, e: PointsRedeemed, tracking: Tracking) -> None:
+    @handles(PointsRedeemed)
+    def _on_pointsredeemed(self, e: PointsRedeemed, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=e.takes)
 
-    @process_event.register
-    def _(self, e: PointsConverted, tracking: Tracking) -> None:
+    @handles(PointsConverted)
+    def _on_pointsconverted(self, e: PointsConverted, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=e.takes)
 
-    @process_event.register
-    def _(self, e: RedemptionVoided, tracking: Tracking) -> None:
+    @handles(RedemptionVoided)
+    def _on_redemptionvoided(self, e: RedemptionVoided, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=e.restores, sign=-1)
 
-    @process_event.register
-    def _(self, e: PointsExpired, tracking: Tracking) -> None:
+    @handles(PointsExpired)
+    def _on_pointsexpired(self, e: PointsExpired, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=[LotTake(e.lot_id, e.points)])

@@ -223,9 +223,10 @@ class Projections:
             view.drop()
             view.create_table()
 
-    def replay(self, upto: int, page: int = 1_000) -> None:
-        """Apply the log up to `upto` to the views in this thread, each from its own position
-        (for `ledger verify`, which must stop its scratch views exactly where the live ones are)."""
+    def replay(self, upto: int, progress: Any = None, page: int = 1_000) -> None:
+        """Apply the log up to `upto` to the views in this thread, each from its own position,
+        a page of events per transaction (`ledger rebuild` and `ledger verify`, which must stop
+        exactly where the live views stand)."""
         log_reader = LedgerLog(env=self.env)
         try:
             projections = {
@@ -239,13 +240,18 @@ class Projections:
                 )
                 if not notifications:
                     return
-                for notification in notifications:
-                    event = log_reader.mapper.to_domain_event(notification)
-                    tracking = Tracking(APPLICATION_NAME, notification.id)
-                    for name, projection in projections.items():
-                        if positions[name] < notification.id:
-                            projection.process_event(event, tracking)
+                with contextlib.ExitStack() as batches:
+                    for view in self.views.values():
+                        batches.enter_context(view.batch())
+                    for notification in notifications:
+                        event = log_reader.mapper.to_domain_event(notification)
+                        tracking = Tracking(APPLICATION_NAME, notification.id)
+                        for name, projection in projections.items():
+                            if positions[name] < notification.id:
+                                projection.process_event(event, tracking)
                 start = notifications[-1].id + 1
+                if progress is not None:
+                    progress(start - 1)
         finally:
             log_reader.close()
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import singledispatchmethod
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
 from ledger.chaintime import month_of
 from ledger.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
@@ -28,9 +26,20 @@ from ledger.member import RedemptionVoided as Voided
 from ledger.rulebook import RuleSetPublished
 from ledger.settlement import PeriodClosed, next_period
 from ledger.store import StoreConfigured
-from projections.sqlview import Cursor, PostgresSqlView, SQLiteSqlView, SqlView, Table, utc_text
+from projections.sqlview import (
+    Cursor,
+    PostgresSqlView,
+    Row,
+    SQLiteSqlView,
+    SqlView,
+    Table,
+    ViewProjection,
+    handles,
+    utc_text,
+)
 
 ZERO = Decimal(0)
+ROWS_KEPT = 100_000  # store-month rows the writer keeps in memory
 
 
 class SettlementRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,15 +105,17 @@ class SettlementView(SqlView):
         settlement = event.rules.settlement
         cost = settlement.cost_per_point_fen if settlement else ZERO
         with self.transaction() as cursor:
-            cursor.execute(
+            rates = self._rates(cursor)
+            cursor.write(
                 "INSERT INTO {rates} (version, cost_per_point, zone) VALUES (?, ?, ?)",
                 (event.version, str(cost), event.rules.zone.key),
             )
             cursor.track(tracking)
+            rates[event.version] = (cost, event.rules.zone.key)
 
     def store(self, event: StoreConfigured, tracking: Tracking) -> None:
         with self.transaction() as cursor:
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {stores} (store_id, kind, franchisee) VALUES (?, ?, ?) "
                 "ON CONFLICT (store_id) DO UPDATE SET kind = excluded.kind, "
                 "franchisee = excluded.franchisee",
@@ -114,11 +125,13 @@ class SettlementView(SqlView):
 
     def close(self, event: PeriodClosed, tracking: Tracking) -> None:
         with self.transaction() as cursor:
-            cursor.execute(
+            closed = self._closed(cursor)
+            cursor.write(
                 "INSERT INTO {periods} (period, closed_at) VALUES (?, ?)",
                 (event.period, utc_text(event.closed_at)),
             )
             cursor.track(tracking)
+            closed.add(event.period)
 
     def move(
         self,
@@ -131,19 +144,33 @@ class SettlementView(SqlView):
         """Add `movement` to the store's row for the month of `occurred_at`; with
         `points_at_cost_of` (a rule version), the fee of `movement.points_issued` points at
         that version's cost per point."""
+        rows: dict[tuple[str, str, int], Row] = self.memo().setdefault("rows", {})
         with self.transaction() as cursor:
+            rates = self._rates(cursor)
             if points_at_cost_of is not None:
-                cost = self._cost(cursor, points_at_cost_of)
+                cost = rates.get(points_at_cost_of, (ZERO, ""))[0]
                 movement = msgspec.structs.replace(movement, fee=movement.points_issued * cost)
-            period, late = self._period(cursor, occurred_at)
-            cursor.execute(
-                "SELECT points_issued, fee, redemption_cost_fen, points_redeemed, "
-                "points_converted, converted_fen FROM {rows} "
-                "WHERE period = ? AND store_id = ? AND late = ?",
-                (period, store_id, int(late)),
+            zone = rates[max(rates)][1] if rates else "Asia/Shanghai"
+            period, late = self._period(cursor, month_of(occurred_at, ZoneInfo(zone)))
+            key = (period, store_id, int(late))
+            row = rows.get(key)
+            if row is None:
+                cursor.execute(
+                    "SELECT points_issued, fee, redemption_cost_fen, points_redeemed, "
+                    "points_converted, converted_fen FROM {rows} "
+                    "WHERE period = ? AND store_id = ? AND late = ?",
+                    key,
+                )
+                row = cursor.one() or (0, "0", 0, 0, 0, 0)
+            row = (
+                row[0] + movement.points_issued,
+                str(Decimal(row[1]) + movement.fee),
+                row[2] + movement.redemption_cost_fen,
+                row[3] + movement.points_redeemed,
+                row[4] + movement.points_converted,
+                row[5] + movement.converted_fen,
             )
-            row = cursor.one() or (0, "0", 0, 0, 0, 0)
-            cursor.execute(
+            cursor.write(
                 "INSERT INTO {rows} (period, store_id, late, points_issued, fee, "
                 "redemption_cost_fen, points_redeemed, points_converted, converted_fen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period, store_id, late) "
@@ -152,33 +179,33 @@ class SettlementView(SqlView):
                 "points_redeemed = excluded.points_redeemed, "
                 "points_converted = excluded.points_converted, "
                 "converted_fen = excluded.converted_fen",
-                (
-                    period,
-                    store_id,
-                    int(late),
-                    row[0] + movement.points_issued,
-                    str(Decimal(row[1]) + movement.fee),
-                    row[2] + movement.redemption_cost_fen,
-                    row[3] + movement.points_redeemed,
-                    row[4] + movement.points_converted,
-                    row[5] + movement.converted_fen,
-                ),
+                (*key, *row),
             )
             cursor.track(tracking)
+            if len(rows) >= ROWS_KEPT:
+                rows.clear()
+            rows[key] = row
 
-    @staticmethod
-    def _cost(cursor: Cursor, version: int) -> Decimal:
-        cursor.execute("SELECT cost_per_point FROM {rates} WHERE version = ?", (version,))
-        row = cursor.one()
-        return Decimal(row[0]) if row else ZERO
+    def _rates(self, cursor: Cursor) -> dict[int, tuple[Decimal, str]]:
+        """Each rule version's cost per point and zone (read once, then kept up to date)."""
+        memo = self.memo()
+        if "rates" not in memo:
+            cursor.execute("SELECT version, cost_per_point, zone FROM {rates}")
+            memo["rates"] = {int(r[0]): (Decimal(r[1]), str(r[2])) for r in cursor.all()}
+        rates: dict[int, tuple[Decimal, str]] = memo["rates"]
+        return rates
 
-    @staticmethod
-    def _period(cursor: Cursor, occurred_at: datetime) -> tuple[str, bool]:
-        cursor.execute("SELECT zone FROM {rates} ORDER BY version DESC LIMIT 1")
-        row = cursor.one()
-        period = month_of(occurred_at, ZoneInfo(row[0] if row else "Asia/Shanghai"))
-        cursor.execute("SELECT period FROM {periods} WHERE period >= ?", (period,))
-        closed = {r[0] for r in cursor.all()}
+    def _closed(self, cursor: Cursor) -> set[str]:
+        memo = self.memo()
+        if "closed" not in memo:
+            cursor.execute("SELECT period FROM {periods}")
+            memo["closed"] = {str(r[0]) for r in cursor.all()}
+        closed: set[str] = memo["closed"]
+        return closed
+
+    def _period(self, cursor: Cursor, period: str) -> tuple[str, bool]:
+        """The first open month from `period` on, and whether that is a later one."""
+        closed = self._closed(cursor)
         moved = period
         while moved in closed:
             moved = next_period(moved)
@@ -241,47 +268,43 @@ class SQLiteSettlementView(SQLiteSqlView, SettlementView):
     pass
 
 
-class SettlementProjection(Projection[SettlementView]):
+class SettlementProjection(ViewProjection[SettlementView]):
     name = "settlement"
 
-    @singledispatchmethod
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.record_position(tracking)
-
-    @process_event.register
-    def _(self, e: RuleSetPublished, tracking: Tracking) -> None:
+    @handles(RuleSetPublished)
+    def _on_rulesetpublished(self, e: RuleSetPublished, tracking: Tracking) -> None:
         self.view.rule_version(e, tracking)
 
-    @process_event.register
-    def _(self, e: StoreConfigured, tracking: Tracking) -> None:
+    @handles(StoreConfigured)
+    def _on_storeconfigured(self, e: StoreConfigured, tracking: Tracking) -> None:
         self.view.store(e, tracking)
 
-    @process_event.register
-    def _(self, e: PeriodClosed, tracking: Tracking) -> None:
+    @handles(PeriodClosed)
+    def _on_periodclosed(self, e: PeriodClosed, tracking: Tracking) -> None:
         self.view.close(e, tracking)
 
-    @process_event.register
-    def _(self, e: PointsAccrued, tracking: Tracking) -> None:
+    @handles(PointsAccrued)
+    def _on_pointsaccrued(self, e: PointsAccrued, tracking: Tracking) -> None:
         movement = Movement(points_issued=e.points)
         self.view.move(e.store_id, e.occurred_at, movement, tracking, e.valuation.rule_version)
 
-    @process_event.register
-    def _(self, e: PointsReversed, tracking: Tracking) -> None:
+    @handles(PointsReversed)
+    def _on_pointsreversed(self, e: PointsReversed, tracking: Tracking) -> None:
         movement = Movement(points_issued=-e.points)
         self.view.move(e.store_id, e.occurred_at, movement, tracking, e.rule_version)
 
-    @process_event.register
-    def _(self, e: PointsRedeemed, tracking: Tracking) -> None:
+    @handles(PointsRedeemed)
+    def _on_pointsredeemed(self, e: PointsRedeemed, tracking: Tracking) -> None:
         movement = Movement(redemption_cost_fen=e.cost_fen, points_redeemed=e.points)
         self.view.move(e.store_id, e.occurred_at, movement, tracking)
 
-    @process_event.register
-    def _(self, e: Voided, tracking: Tracking) -> None:
+    @handles(Voided)
+    def _on_voided(self, e: Voided, tracking: Tracking) -> None:
         redeemed = e.points_restored - e.released_hold
         movement = Movement(redemption_cost_fen=-e.cost_fen, points_redeemed=-redeemed)
         self.view.move(e.store_id, e.occurred_at, movement, tracking)
 
-    @process_event.register
-    def _(self, e: PointsConverted, tracking: Tracking) -> None:
+    @handles(PointsConverted)
+    def _on_pointsconverted(self, e: PointsConverted, tracking: Tracking) -> None:
         movement = Movement(points_converted=e.points, converted_fen=e.credited_fen)
         self.view.move(e.store_id, e.occurred_at, movement, tracking)

@@ -11,14 +11,16 @@ prefix beside the log (`settlement_rows`); on SQLite they sit in the view's own 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
@@ -41,17 +43,41 @@ def utc_text(instant: datetime) -> str:
 
 
 class Cursor:
-    """One transaction on a view: portable SQL in, plain tuples out."""
+    """One transaction on a view: portable SQL in, plain tuples out.
 
-    def __init__(self, raw: Any, names: dict[str, str], placeholder: str, view: SqlView) -> None:
+    `write()` buffers a statement; the buffer is flushed with one `executemany` per distinct
+    statement (in the order each first appeared) before any read and at the end of the
+    transaction, so a batch of events costs a few round trips, not one per row. So writes of
+    different statements must commute: views write inserts of fresh keys, additive upserts, or
+    upserts that set a value (the last write of one statement wins, as its order is kept).
+    """
+
+    def __init__(
+        self, raw: Any, names: dict[str, str], placeholder: str, view: SqlView, batch: bool = False
+    ) -> None:
         self._raw = raw
         self._names = names
         self._placeholder = placeholder
         self._view = view
+        self._batch = batch
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        self.position: Tracking | None = None  # in a batch: the last event's, written at its end
+
+    def _sql(self, statement: str) -> str:
+        return statement.format(**self._names).replace("?", self._placeholder)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        text = statement.format(**self._names).replace("?", self._placeholder)
-        self._raw.execute(text, tuple(params))
+        """Run a statement now (after the buffered writes): reads, DDL."""
+        self.flush()
+        self._raw.execute(self._sql(statement), tuple(params))
+
+    def write(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._pending.setdefault(statement, []).append(tuple(params))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for statement, rows in pending.items():
+            self._raw.executemany(self._sql(statement), rows)
 
     def all(self) -> list[Row]:
         return [_tuple(row) for row in self._raw.fetchall()]
@@ -61,7 +87,14 @@ class Cursor:
         return None if row is None else _tuple(row)
 
     def track(self, tracking: Tracking) -> None:
-        self._view.track_in(self._raw, tracking)
+        self.position = tracking
+
+    def finish(self) -> None:
+        """Flush the writes and record the position of the last event applied."""
+        self.flush()
+        if self.position is not None:
+            self._view.track_in(self._raw, self.position)
+            self.position = None
 
 
 def _tuple(row: Any) -> Row:
@@ -98,8 +131,54 @@ class SqlView(TrackingRecorder, ABC):
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[Cursor]:
-        with self._raw_transaction(commit) as raw:
-            yield Cursor(raw, self._names(), self.placeholder, self)
+        """A transaction of its own, or, inside `batch()` on this thread, the batch's."""
+        batch: Cursor | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            yield batch
+            return
+        try:
+            with self._raw_transaction(commit) as raw:
+                cursor = Cursor(raw, self._names(), self.placeholder, self)
+                yield cursor
+                if commit:
+                    cursor.finish()
+        except BaseException:
+            self.forget()
+            raise
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Apply many events in one transaction (replays): their rows, then the position of the
+        last one, commit together, so a batch is applied entirely or not at all."""
+        try:
+            with self._raw_transaction(True) as raw:
+                cursor = Cursor(raw, self._names(), self.placeholder, self, batch=True)
+                self._local.batch = cursor
+                try:
+                    yield
+                    cursor.finish()
+                finally:
+                    self._local.batch = None
+        except BaseException:
+            self.forget()
+            raise
+
+    def forget(self) -> None:
+        """Drop what the view keeps in memory (a failed transaction may have run ahead of it)."""
+        self.__dict__.pop("_memo", None)
+
+    def memo(self) -> dict[str, Any]:
+        """The view's in-memory copies of what it wrote (valid while this is the only writer:
+        one process per projection), dropped whenever a transaction fails."""
+        memo: dict[str, Any] = self.__dict__.setdefault("_memo", {})
+        return memo
+
+    @property
+    def _local(self) -> threading.local:
+        local: threading.local | None = self.__dict__.get("_thread_local")
+        if local is None:
+            local = self.__dict__.setdefault("_thread_local", threading.local())
+        return local
 
     def create_statements(self) -> list[str]:
         statements = []
@@ -189,3 +268,48 @@ class SQLiteSqlView(SQLiteTrackingRecorder, SqlView):
 
     def _drop_tracking(self, cursor: Cursor) -> None:
         cursor.execute("DELETE FROM tracking WHERE application_name = ?", (TRACKED_APPLICATION,))
+
+
+V = TypeVar("V", bound=SqlView)
+Handler = Callable[[Any, Any, Tracking], None]
+
+
+def all_subclasses(cls: type) -> list[type]:
+    """Every subclass of `cls`, at any depth (the event types a projection handles alike)."""
+    found: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        found += [sub, *all_subclasses(sub)]
+    return found
+
+
+def handles(*event_types: type) -> Callable[[Handler], Handler]:
+    """Mark a projection method as the handler of these event types."""
+
+    def mark(method: Handler) -> Handler:
+        method._handles = event_types  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class ViewProjection(Projection[V], Generic[V]):
+    """A projection dispatching each event to its `@handles` method by type (a dict lookup);
+    an event it has no handler for only moves the view's position."""
+
+    _handlers: ClassVar[dict[type, Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers = dict(cls._handlers)
+        for method in vars(cls).values():
+            for event_type in getattr(method, "_handles", ()):
+                handlers[event_type] = method
+        cls._handlers = handlers
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        handler = self._handlers.get(type(domain_event))
+        if handler is None:
+            self.view.record_position(tracking)
+        else:
+            handler(self, domain_event, tracking)

@@ -76,7 +76,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     try:
         projections.drop()
         with progress(f"rebuild {', '.join(projections.names)}", total=head) as tracker:
-            projections.catch_up(head, lambda at: tracker.advance(at - tracker.done))
+            projections.replay(head, lambda at: tracker.advance(at - tracker.done))
             elapsed = tracker.elapsed
     finally:
         projections.stop()
