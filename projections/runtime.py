@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.projection import Projection, ProjectionRunner
+from eventsourcing.projection import ApplicationSubscription, Projection, ProjectionRunner
 from eventsourcing.utils import Environment
 
 from ledger.persistence import eventsourcing_env
@@ -90,6 +91,46 @@ def _is_sqlite(env: dict[str, str]) -> bool:
     return env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
 
 
+class BatchingProjectionRunner(ProjectionRunner[Any, Any]):
+    """eventsourcing's runner, applying in one view transaction the events its subscription
+    has already fetched (up to a page of 500), instead of one transaction per event. Rows and
+    position still commit together, so a batch is applied entirely or not at all."""
+
+    @staticmethod
+    def _process_events_loop(
+        subscription: ApplicationSubscription[Any],
+        projection: Any,
+        is_stopping: threading.Event,
+        runner: weakref.ReferenceType[Any],
+    ) -> None:
+        events = iter(subscription)
+        view: SqlView = projection.view
+        try:
+            while True:
+                event, tracking = next(events)  # waits for the next event
+                with view.batch():
+                    projection.process_event(event, tracking)
+                    while _fetched(subscription):
+                        event, tracking = next(events)
+                        projection.process_event(event, tracking)
+        except StopIteration:
+            pass
+        except BaseException as e:  # as eventsourcing's loop: the runner re-raises it
+            alive = runner()
+            if alive is not None:
+                alive._thread_error = e
+        finally:
+            is_stopping.set()
+
+
+def _fetched(subscription: ApplicationSubscription[Any]) -> bool:
+    """Whether the subscription holds more events already fetched (no wait for the next)."""
+    inner = subscription.subscription
+    index = getattr(inner, "_notifications_index", None)
+    fetched = getattr(inner, "_notifications", None)
+    return index is not None and fetched is not None and index < len(fetched)
+
+
 def _named(projection: type[Projection[Any]], name: str) -> type[Projection[Any]]:
     """The projection under another name (its view lives in tables of that name)."""
     if projection.name == name:
@@ -151,7 +192,7 @@ class Projections:
     # -- running ---------------------------------------------------------------------------
 
     def _start_runner(self, name: str) -> None:
-        runner: ProjectionRunner[Any, Any] = ProjectionRunner(
+        runner: ProjectionRunner[Any, Any] = BatchingProjectionRunner(
             application_class=LedgerLog,
             projection_class=_named(PROJECTIONS[name][0], self.prefix + name),
             view_class=self._view_class(name),
