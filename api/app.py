@@ -70,7 +70,7 @@ def create_app(
         scheduler = None
         if settings.expire_daily:
             zone = ZoneInfo(settings.timezone)
-            scheduler = asyncio.create_task(expire_daily(ledger, zone, clock))
+            scheduler = asyncio.create_task(expire_daily(app.state.queries, zone, clock))
         try:
             yield
         finally:

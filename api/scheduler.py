@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 import anyio.to_thread
 import structlog
 
-from ledger.application import Ledger
 from ledger.chaintime import next_daily
 from ledger.errors import LedgerError
+from projections.queries import Queries
 
 RUN_AT = time(0, 5)
 log = structlog.get_logger("api.scheduler")
 
 
-async def expire_daily(ledger: Ledger, zone: ZoneInfo, clock: Callable[[], datetime]) -> None:
+async def expire_daily(queries: Queries, zone: ZoneInfo, clock: Callable[[], datetime]) -> None:
     while True:
         now = clock()
         due = next_daily(now, RUN_AT, zone)
@@ -30,7 +30,7 @@ async def expire_daily(ledger: Ledger, zone: ZoneInfo, clock: Callable[[], datet
         now = clock()
         try:
             result = await anyio.to_thread.run_sync(
-                ledger.expire_points, now, "scheduler:expire-daily", now
+                queries.expire, now, "scheduler:expire-daily", now
             )
         except LedgerError as e:  # the store is down: say so, and try again tomorrow
             log.exception("expiry run failed", error=e.detail)

@@ -8,9 +8,11 @@ retried with fresh state (bounded); a clash on a deterministic id is the idempot
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -72,6 +74,7 @@ from ledger.member import (
     MemberEvent,
     PointsAccrued,
     PointsAdjusted,
+    PointsExpired,
     RedemptionVoided,
 )
 from ledger.member import evolve as evolve_member
@@ -111,10 +114,19 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R", bound=msgspec.Struct)
+U = TypeVar("U")
+
+
+def _chunks(items: Iterable[U], size: int) -> Iterator[list[U]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
 
 RETRIES_MAX = 25
 RUN_PAGE = 1_000
 SNAPSHOT_INTERVAL = 100
+EXPIRY_CHUNK = 200  # members decided and saved per transaction by an expiry run
 RULES_TTL = 1.0  # seconds another process may go on using the rule book it read
 _canonical = msgspec.json.Encoder(order="deterministic")
 
@@ -693,27 +705,57 @@ class Ledger(Application[UUID]):
         if as_of > now + FUTURE_TOLERANCE:
             raise InvalidInput("as_of is in the future", field="as_of")
 
-    def expire_points(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
-        """Expire every lot due at `as_of` (idempotent; safe beside POS traffic)."""
+    def expire_points(
+        self,
+        as_of: datetime,
+        operator: str,
+        now: datetime,
+        members: Iterable[UUID] | None = None,
+    ) -> RunResult:
+        """Expire every lot due at `as_of` (idempotent; safe beside POS traffic).
+
+        `members` narrows the run to these members (a view's list of members with due lots);
+        by default every member that ever held a lot is looked at. Members are decided in
+        chunks saved in one transaction each; a chunk that clashes with a concurrent write is
+        redone member by member with fresh state, so a busy member is retried, never skipped.
+        """
         self._run_as_of(as_of, now)
-        lots = points = members = 0
-        for member_uuid in self._member_ids(PointsAccrued, PointsAdjusted, RedemptionVoided):
-
-            def attempt(member_uuid: UUID = member_uuid) -> list[MemberEvent]:
-                member = self._get(member_uuid, evolve_member)
-                invariant(member is not None, "a member with lots exists")
-                events = expiry.expire(member, as_of, operator)  # type: ignore[arg-type]
-                if events:
-                    self._save(*events)
-                return list(events)
-
-            expired = self._retrying(attempt)
-            members += 1
-            lots += len(expired)
-            points += sum(e.points for e in expired)  # type: ignore[attr-defined]
-        return RunResult(
-            as_of=as_of, members_reviewed=members, lots_expired=lots, points_expired=points
+        candidates = (
+            members
+            if members is not None
+            else self._member_ids(PointsAccrued, PointsAdjusted, RedemptionVoided)
         )
+        result = RunResult(as_of=as_of, members_reviewed=0, lots_expired=0, points_expired=0)
+        for chunk in _chunks(candidates, EXPIRY_CHUNK):
+            try:
+                expired = self._expire_chunk(chunk, as_of, operator)
+            except IntegrityError:
+                expired = []
+                for member_uuid in chunk:
+                    expired += self._retrying(
+                        functools.partial(self._expire_chunk, [member_uuid], as_of, operator)
+                    )
+            except PersistenceError as e:
+                raise Unavailable(f"the event store is unavailable: {type(e).__name__}") from e
+            result = msgspec.structs.replace(
+                result,
+                members_reviewed=result.members_reviewed + len(chunk),
+                lots_expired=result.lots_expired + len(expired),
+                points_expired=result.points_expired + sum(e.points for e in expired),
+            )
+        return result
+
+    def _expire_chunk(
+        self, members: Sequence[UUID], as_of: datetime, operator: str
+    ) -> list[PointsExpired]:
+        events: list[PointsExpired] = []
+        for member_uuid in members:
+            member = self._get(member_uuid, evolve_member)
+            if member is not None:
+                events += expiry.expire(member, as_of, operator)
+        if events:
+            self._save(*events)
+        return events
 
     def review_tiers(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
         """Recompute every member's tier from the spend in the window ending `as_of`."""

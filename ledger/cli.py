@@ -66,12 +66,18 @@ def _run(args: argparse.Namespace) -> int:
     from ledger.application import Ledger
     from ledger.model import now_utc
     from ledger.settings import Settings
+    from projections.queries import Queries
+    from projections.runtime import Projections
 
-    ledger = Ledger(Settings.from_env())
+    settings = Settings.from_env()
+    ledger = Ledger(settings)
+    projections = Projections(settings, ["members"])
     try:
-        run = ledger.expire_points if args.command == "expire" else ledger.review_tiers
+        queries = Queries(ledger, projections)
+        run = queries.expire if args.command == "expire" else ledger.review_tiers
         result = run(args.as_of or now_utc(), f"cli:{args.command}", now_utc())
     finally:
+        projections.stop()
         ledger.close()
     sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     return 0

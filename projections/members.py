@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -237,6 +238,15 @@ class MembersView(SqlView):
             )
             for r in rows
         ]
+
+    def due(self, as_of: datetime) -> list[UUID]:
+        """Members holding points in lots whose expiry is not after `as_of`."""
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT DISTINCT member_uuid FROM {lots} WHERE expires_at <= ? AND remaining > 0",
+                (utc_text(as_of),),
+            )
+            return [UUID(r[0]) for r in cursor.all()]
 
     def card_stock(self, store_id: str, period: str | None = None) -> CardStock:
         with self.transaction(commit=False) as cursor:

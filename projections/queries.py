@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import datetime, timedelta
 
 import msgspec
+import structlog
 
-from ledger.application import Ledger
+from ledger.application import Ledger, RunResult
 from ledger.errors import InvalidInput
 from ledger.settlement import check_period
 from projections.history import HistoryEntry, HistoryQuery
 from projections.members import CardStock, ExpiringMember
 from projections.runtime import Projections
 from projections.settlement import SettlementReport, fen
+from projections.sqlview import TRACKED_APPLICATION
 
 HISTORY_LIMIT_MAX = 200
 REMINDER_DAYS_MAX = 366
 PAGE_MAX = 1_000
+CATCH_UP_SECONDS = 30.0
+STALL_SECONDS = 1.0  # a view that has not moved for this long is not being followed
+log = structlog.get_logger("ledger.queries")
 
 
 class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +150,30 @@ class Queries:
         return ExpiringPage(
             within_days=within_days, until=until, items=items, next_cursor=next_cursor
         )
+
+    def expire(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
+        """The expiry run, over the members the members view lists with due lots once it has
+        caught up with the log; over every member with lots when it cannot catch up."""
+        if not self._caught_up("members", self.ledger.log_position()):
+            log.warning("expiry_run_scans_the_log", reason="the members view is not following")
+            return self.ledger.expire_points(as_of, operator, now)
+        due = self.projections.members.due(as_of)
+        return self.ledger.expire_points(as_of, operator, now, members=due)
+
+    def _caught_up(self, name: str, head: int) -> bool:
+        """Wait for a view to reach `head` while it makes progress (no runner: give up soon)."""
+        view = self.projections.views[name]
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        last = -1
+        while time.monotonic() < deadline:
+            at = view.max_tracking_id(TRACKED_APPLICATION) or 0
+            if at >= head:
+                return True
+            if at == last:
+                return False
+            last = at
+            time.sleep(STALL_SECONDS)
+        return False
 
     def card_stock(self, store_id: str, period: str | None) -> CardStock:
         self.ledger.require_store(store_id)

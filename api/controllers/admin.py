@@ -12,6 +12,7 @@ from api.auth import roles
 from ledger.apikey import Principal
 from ledger.application import Ledger, RunResult
 from ledger.commands import RunAsOf
+from projections.queries import Queries
 
 
 class AdminRunsController(Controller):
@@ -28,11 +29,11 @@ class AdminRunsController(Controller):
     def expire(
         self,
         data: JSONBody[RunAsOf],
-        ledger: NamedDependency[Ledger],
+        queries: NamedDependency[Queries],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> RunResult:
-        return ledger.expire_points(data.as_of, principal.key_id, now)
+        return queries.expire(data.as_of, principal.key_id, now)
 
     @post(
         "/tier-reviews",
