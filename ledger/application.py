@@ -11,6 +11,7 @@ import contextlib
 import functools
 import itertools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -127,6 +128,7 @@ RETRIES_MAX = 25
 RUN_PAGE = 1_000
 SNAPSHOT_INTERVAL = 100
 EXPIRY_CHUNK = 200  # members decided and saved per transaction by an expiry run
+HISTORIES_KEPT = 64  # members whose decoded events are kept for as-of questions
 RULES_TTL = 1.0  # seconds another process may go on using the rule book it read
 _canonical = msgspec.json.Encoder(order="deterministic")
 
@@ -153,6 +155,8 @@ class Ledger(Application[UUID]):
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size)
         self._rulebook_cache: tuple[float, rulebook.RuleBook | None] | None = None
         self._known_stores: set[str] = set()
+        self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
+        self._histories_lock = threading.Lock()
         super().__init__(env=base | (env or {}))
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -389,9 +393,19 @@ class Ledger(Application[UUID]):
         return self._member(card).id
 
     def member_events(self, card: str) -> list[MemberEvent]:
-        """Every event of the member, in the order they were recorded."""
-        self._member(card)
-        return [e for e in self.events.get(ids.member_id(card)) if isinstance(e, MemberEvent)]
+        """Every event of the member, in the order they were recorded. Recently asked-for
+        members keep their decoded events in memory, read on from the last one kept (customer
+        service asks about one member many times in a row; events never change)."""
+        member_uuid = self._member(card).id
+        with self._histories_lock:
+            kept = self._histories.pop(member_uuid, [])
+        newer = self.events.get(member_uuid, gt=kept[-1].originator_version if kept else None)
+        events = kept + [e for e in newer if isinstance(e, MemberEvent)]
+        with self._histories_lock:
+            self._histories[member_uuid] = events
+            while len(self._histories) > HISTORIES_KEPT:
+                self._histories.pop(next(iter(self._histories)))
+        return events
 
     def member_as_of(
         self, card: str, as_of: datetime, recorded_as_of: datetime | None = None
