@@ -27,6 +27,7 @@ from ledger.errors import (
     InvalidInput,
     NotOffered,
     RedemptionVoidedAlready,
+    invariant,
 )
 from ledger.lots import LotTake, spendable, take_fifo
 from ledger.member import (
@@ -288,6 +289,7 @@ def capture(
     """Turn a live hold into a redemption: its points are taken FIFO now. Pure."""
     if redemption.status == "voided":
         raise RedemptionVoidedAlready("the redemption was voided", field="redemption_no")
+    invariant(redemption.status == "held", "only a hold is captured (a capture replays first)")
     if redemption.hold_expires_at is None or redemption.hold_expires_at <= now:
         raise HoldLapsed(f"the hold lapsed at {redemption.hold_expires_at}", field="redemption_no")
     # The hold is released by this very event, so its points count as spendable here.
@@ -333,6 +335,7 @@ def void(
     redemption: Redemption, member: Member, *, operator: str, now: datetime
 ) -> tuple[list[DomainEvent], VoidReceipt]:
     """Give a redemption's points back to their lots (or release its live hold). Pure."""
+    invariant(redemption.status != "voided", "a redemption is voided once (a void replays first)")
     restores: list[LotTake] = []
     debt_removed = released = 0
     if redemption.status == "redeemed":
