@@ -8,7 +8,7 @@ PORT ?= 8000
 # Under CI the property and API-fuzz tests run a bounded number of examples.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup serve test lint postgres clean lock
+.PHONY: setup serve test lint postgres clean lock bench
 
 setup: $(STAMP)
 
@@ -35,6 +35,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ledger projections api replay_tools tests bench
+
+# The benchmarks of issue 5 (bench/README.md), ~5 minutes: one JSON line per figure, a table,
+# and a dated section appended to docs/PERFORMANCE.md. BENCH_ARGS goes to bench/run.py
+# (e.g. BENCH_ARGS="--seconds 10 --no-doc"). Needs wrk (Debian's package, installed if missing).
+BENCH_ARGS ?=
+bench: setup postgres
+	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Re-resolves the pinned dependency set (run after changing pyproject.toml dependencies).
 lock:

@@ -129,7 +129,9 @@ RUN_PAGE = 1_000
 SNAPSHOT_INTERVAL = 100
 EXPIRY_CHUNK = 200  # members decided and saved per transaction by an expiry run
 HISTORIES_KEPT = 64  # members whose decoded events are kept for as-of questions
-RULES_TTL = 1.0  # seconds another process may go on using the rule book it read
+RULES_TTL = 1.0
+KEYS_TTL = 1.0  # seconds a process may go on accepting a key it read (revocation takes ≤ 1 s)
+PRINCIPALS_KEPT = 10_000  # seconds another process may go on using the rule book it read
 _canonical = msgspec.json.Encoder(order="deterministic")
 
 project_member = projector(evolve_member)
@@ -155,6 +157,7 @@ class Ledger(Application[UUID]):
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size)
         self._rulebook_cache: tuple[float, rulebook.RuleBook | None] | None = None
         self._known_stores: set[str] = set()
+        self._principals: dict[str, tuple[float, Principal]] = {}
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
         super().__init__(env=base | (env or {}))
@@ -284,8 +287,19 @@ class Ledger(Application[UUID]):
                 self.save(apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY"))
 
     def authenticate(self, key: str) -> Principal | None:
-        state = self._get(ids.api_key_id(ids.hash_api_key(key)), apikey.evolve)
-        return apikey.principal(state) if state else None
+        """The key's principal; a known key is re-read from the store at most every KEYS_TTL
+        seconds (every request is authenticated), an unknown one every time."""
+        key_hash = ids.hash_api_key(key)
+        kept = self._principals.get(key_hash)
+        if kept is not None and time.monotonic() - kept[0] < KEYS_TTL:
+            return kept[1]
+        state = self._get(ids.api_key_id(key_hash), apikey.evolve)
+        principal = apikey.principal(state) if state else None
+        if principal is not None:
+            if len(self._principals) >= PRINCIPALS_KEPT:
+                self._principals.clear()
+            self._principals[key_hash] = (time.monotonic(), principal)
+        return principal
 
     def dispatch_cards(
         self, store_id: str, first: str, last: str, operator: str
