@@ -59,7 +59,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500
+        status: int | None = None  # none sent: the client went away before the answer (499)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -82,7 +82,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
                 "request",
                 method=scope.get("method"),
                 path=scope["path"],
-                status=status,
+                status=status if status is not None else 499,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 role=getattr(principal, "role", None),
                 store_id=getattr(principal, "store_id", None),

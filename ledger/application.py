@@ -69,6 +69,7 @@ from ledger.errors import (
     Unavailable,
     invariant,
 )
+from ledger.groupcommit import GroupCommit
 from ledger.member import (
     Member,
     MemberEnrolled,
@@ -154,24 +155,31 @@ class Ledger(Application[UUID]):
         self._id_secret = ids.keyed_hash(settings.master_key, "key", "id-number").encode()
         self._on_appended = on_appended
         base = eventsourcing_env(settings.database_url)
-        base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size)
+        # eventsourcing reads 0 as "unbounded"; here 0 means no cache (an empty setting).
+        base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size or "")
         self._rulebook_cache: tuple[float, rulebook.RuleBook | None] | None = None
         self._known_stores: set[str] = set()
         self._principals: dict[str, tuple[float, Principal]] = {}
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
+        self._committer = GroupCommit(self.save)
         super().__init__(env=base | (env or {}))
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._committer.close()
+        super().close()
 
     def _notify(self, recordings: list[Any]) -> None:
         if self._on_appended is not None:
             self._on_appended(len(recordings))
 
     def _save(self, *events: DomainEvent) -> None:
-        """Save events atomically, then snapshot any member whose version crossed the interval
-        (eventsourcing only snapshots aggregates it saved itself, and these are saved as events)."""
-        self.save(*events)
+        """Save events atomically (in a group commit with other commands'), then snapshot any
+        member whose version crossed the interval (eventsourcing only snapshots aggregates it
+        saved itself, and these are saved as events)."""
+        self._committer.save(events)
         for event in events:
             if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 self.take_snapshot(
@@ -389,7 +397,7 @@ class Ledger(Application[UUID]):
                 fingerprint=fingerprint,
                 operator=operator,
             )
-            self.save(*events)
+            self._save(*events)
             return self.member(cmd.member_id, now), True
 
         return self._retrying(attempt)

@@ -147,8 +147,8 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # 0 would mean "wait forever" for the events table lock: never what a POS wants.
             "POSTGRES_LOCK_TIMEOUT": "5",
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_POOL_SIZE": "2",  # opened at start; more on demand, up to 20
+            "POSTGRES_MAX_OVERFLOW": "18",
             # No ping before every statement (a round trip each): a connection broken by an
             # outage fails once, the pool drops it and eventsourcing's retry reconnects.
             "POSTGRES_PRE_PING": "n",
