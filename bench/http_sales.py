@@ -1,0 +1,332 @@
+"""Issue 5, figure 1 (and the naive baseline, figure 3): POS sales over HTTP, `wrk` against
+`ledger serve`.
+
+For the PostgreSQL scenarios a chain (bench/chain.py: SPEC example rules in force since 2020,
+`--stores` stores with pos keys, `--members` members) is prepared once in a template database
+`ledger_bench_tpl_<random>`; each scenario runs on a fresh copy of it
+(`CREATE DATABASE … TEMPLATE`, so every scenario starts from the same state), with its own
+`ledger serve --workers W` subprocess; SQLite scenarios likewise copy a prepared file. Each
+scenario: wait for /health and for the projections to be current, `--warmup` seconds of load
+(not counted), then `--seconds` of load by wrk with bench/sales.lua (1 thread, `--connections`
+connections; unique receipt numbers, 1-6 line receipts, hot members), then how long the
+projections take to catch up. The server is stopped and every database dropped on the way
+out, also on Ctrl-C or SIGTERM.
+
+Scenarios (`--scenarios`, comma-separated, all by default):
+
+  pg-saturation          PostgreSQL, --workers W, as fast as the server answers
+  pg-rate                PostgreSQL, --workers W, each connection pausing connections/--rate
+                         seconds before each request: at most --rate sales/s (closed loop)
+  pg-nocache-saturation  as pg-saturation without the aggregate cache: the naive design, each
+                         read replays the aggregate from its snapshot and events
+  sqlite-saturation      SQLite (the default store), --sqlite-workers (1: one writer)
+
+sales/s counts 201 responses only, over wrk's measured duration; every other status is an
+error, counted, and printed with samples and the server's log lines about it.
+`LEDGER_MEMBER_CACHE_SIZE=0` does not turn the cache off (eventsourcing 9.5.6 takes a size
+<= 0 as an unbounded cache), so pg-nocache also sets eventsourcing's own switch for the
+application named Ledger, `LEDGER_AGGREGATE_CACHE_MAXSIZE=` (empty: no cache).
+
+Prints one JSON line per scenario.
+
+    .venv/bin/python -m bench.http_sales --scenarios pg-saturation --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import chain as chain_module
+from bench.harness import (
+    BENCH_DIR,
+    DB_PREFIX,
+    DEFAULT_PG_ADMIN_URL,
+    CpuMeter,
+    WrkResult,
+    emit,
+    ensure_tool,
+    exit_on_sigterm,
+    grep_log,
+    load_average,
+    projection_lag,
+    random_database_name,
+    run_wrk,
+    say,
+    serve,
+    throwaway_database,
+    wait_for_projections,
+)
+
+LUA = BENCH_DIR / "sales.lua"
+NO_CACHE_ENV = {"LEDGER_MEMBER_CACHE_SIZE": "0", "LEDGER_AGGREGATE_CACHE_MAXSIZE": ""}
+# Server log lines worth showing when a request failed: errors, warnings, non-2xx requests.
+TROUBLE = r'"level": "(error|warning|critical)"|"status": [45][0-9][0-9]|Traceback|Error'
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    store: str  # "postgresql" | "sqlite"
+    paced: bool = False
+    no_cache: bool = False
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("pg-saturation", "postgresql"),
+        Scenario("pg-rate", "postgresql", paced=True),
+        Scenario("pg-nocache-saturation", "postgresql", no_cache=True),
+        Scenario("sqlite-saturation", "sqlite"),
+    )
+}
+
+
+@dataclass
+class Prepared:
+    """A prepared chain: how to get a fresh copy of its store, and its Lua chain file."""
+
+    store: str
+    chain_file: Path
+    master_key: bytes
+    template_db: str = ""
+    sqlite_dir: Path | None = None
+    events: int = 0
+    copies: list[str] = field(default_factory=list)
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http_sales",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all)",
+    )
+    parser.add_argument("--seconds", type=float, default=30, help="measured load per scenario")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before it")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="ledger serve --workers (PG)")
+    parser.add_argument("--sqlite-workers", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=1000, help="offered sales/s of pg-rate")
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--members", type=int, default=3_000)
+    parser.add_argument(
+        "--projection-timeout",
+        type=float,
+        default=120,
+        help="seconds to wait for the projections to catch up after a run",
+    )
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the work directory (server logs, chain file); kept anyway after errors",
+    )
+    args = parser.parse_args(argv)
+    args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = sorted(set(args.scenario_list) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}: use {', '.join(SCENARIOS)}")
+    return args
+
+
+@contextlib.contextmanager
+def prepared_chain(store: str, args: argparse.Namespace, work: Path) -> Iterator[Prepared]:
+    """The chain prepared once per kind of store (a template database, or a SQLite file)."""
+    master = secrets.token_bytes(32)
+    chain_file = work / f"chain-{store}.lua"
+    if store == "postgresql":
+        name = random_database_name("tpl")
+        with throwaway_database(args.pg_admin_url, name) as url:
+            made = chain_module.prepare(url, master, stores=args.stores, members=args.members)
+            made.write_lua(chain_file)
+            yield Prepared(store, chain_file, master, template_db=name, events=made.events)
+        return
+    directory = work / "sqlite-template"
+    directory.mkdir()
+    url = f"sqlite:///{directory / 'ledger.db'}"
+    made = chain_module.prepare(url, master, stores=args.stores, members=args.members)
+    made.write_lua(chain_file)
+    yield Prepared(store, chain_file, master, sqlite_dir=directory, events=made.events)
+
+
+@contextlib.contextmanager
+def fresh_store(
+    prepared: Prepared, args: argparse.Namespace, work: Path, label: str
+) -> Iterator[str]:
+    """A copy of the prepared store for one scenario (its URL); removed on the way out."""
+    if prepared.store == "postgresql":
+        name = f"{DB_PREFIX}{label.replace('-', '_')}_{secrets.token_hex(4)}"
+        with throwaway_database(args.pg_admin_url, name, template=prepared.template_db) as url:
+            yield url
+        return
+    assert prepared.sqlite_dir is not None
+    directory = work / f"sqlite-{label}"
+    shutil.copytree(prepared.sqlite_dir, directory)
+    try:
+        yield f"sqlite:///{directory / 'ledger.db'}"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _report_trouble(label: str, result: WrkResult, log_path: Path) -> None:
+    say(
+        f"{label}: {result.non_201} non-201 responses {result.statuses}, "
+        f"socket errors {result.socket_errors}"
+    )
+    for sample in result.samples:
+        say(f"  response: {sample}")
+    lines = grep_log(log_path, TROUBLE)
+    if lines:
+        say(f"  server log ({log_path}), first {len(lines)} lines about errors:")
+        for line in lines:
+            say(f"    {line}")
+
+
+def run_scenario(
+    scenario: Scenario, prepared: Prepared, args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    workers = args.sqlite_workers if scenario.store == "sqlite" else args.workers
+    delay_ms = round(args.connections / args.rate * 1000) if scenario.paced else 0
+    extra_env = dict(NO_CACHE_ENV) if scenario.no_cache else {}
+    log_path = work / f"server-{scenario.name}.log"
+    tag = f"R{secrets.token_hex(3)}"
+    load_before = load_average()
+    with (
+        fresh_store(prepared, args, work, scenario.name) as url,
+        serve(
+            url,
+            workers=workers,
+            admin_key=secrets.token_urlsafe(24),
+            master_key_hex=prepared.master_key.hex(),
+            log_path=log_path,
+            extra_env=extra_env,
+        ) as server,
+    ):
+        lag = wait_for_projections(server.base_url, args.projection_timeout)
+        if any(lag.values()):
+            say(f"{scenario.name}: projections still behind before the load: {lag}")
+
+        def load(tag: str, seconds: float) -> WrkResult:
+            return run_wrk(
+                server.base_url,
+                script=LUA,
+                chain_file=prepared.chain_file,
+                tag=tag,
+                seconds=seconds,
+                connections=args.connections,
+                threads=args.threads,
+                delay_ms=delay_ms,
+            )
+
+        warmup: WrkResult | None = None
+        if args.warmup > 0:
+            say(f"{scenario.name}: warm-up {args.warmup:g} s")
+            warmup = load(tag + "w", args.warmup)
+            if warmup.non_201 or any(warmup.socket_errors.values()):
+                _report_trouble(f"{scenario.name} (warm-up)", warmup, log_path)
+            wait_for_projections(server.base_url, args.projection_timeout)
+        say(
+            f"{scenario.name}: {args.seconds:g} s of load, {args.connections} connections, "
+            + (f"pause {delay_ms} ms per request" if delay_ms else "as fast as answered")
+        )
+        meter = CpuMeter(server.process.pid)
+        meter.start()
+        result = load(tag, args.seconds)
+        cpu = meter.stop()
+        lag_after = projection_lag(server.base_url)
+        begun = time.perf_counter()
+        final_lag = wait_for_projections(server.base_url, args.projection_timeout)
+        catch_up_s = time.perf_counter() - begun
+        server_command = server.command()
+    sales_per_s = result.created / result.duration_s
+    record: dict[str, Any] = {
+        "bench": "http_sales",
+        "figure": scenario.name,
+        "value": round(sales_per_s, 1),
+        "unit": "sales/s",
+        "store": scenario.store,
+        "workers": workers,
+        "connections": args.connections,
+        "wrk_threads": args.threads,
+        "seconds": round(result.duration_s, 1),
+        "offered_per_s": args.rate if scenario.paced else None,
+        # Closed-loop pacing can only undershoot the offered rate: whether it came within 5 %.
+        "offered_reached": (sales_per_s >= 0.95 * args.rate) if scenario.paced else None,
+        "delay_ms": delay_ms,
+        "aggregate_cache": "off" if scenario.no_cache else "default (10000)",
+        "sales_per_s": round(sales_per_s, 1),
+        "responses_per_s": round(result.requests / result.duration_s, 1),
+        "p50_ms": round(result.latency_ms["p50"], 1),
+        "p90_ms": round(result.latency_ms["p90"], 1),
+        "p99_ms": round(result.latency_ms["p99"], 1),
+        "p999_ms": round(result.latency_ms["p99.9"], 1),
+        "max_ms": round(result.latency_ms["max"], 1),
+        "requests": result.requests,
+        "errors": result.non_201 + sum(result.socket_errors.values()),
+        "statuses": result.statuses,
+        "socket_errors": result.socket_errors,
+        "warmup_statuses": warmup.statuses if warmup else {},
+        "cpu_cores_used": cpu,
+        "projection_lag_after_load": lag_after,
+        "projection_catch_up_s": round(catch_up_s, 1),
+        "projection_lag_final": final_lag,
+        "members": args.members,
+        "stores": args.stores,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "server_command": server_command,
+        "wrk_command": result.command,
+    }
+    if result.non_201 or any(result.socket_errors.values()):
+        record["error_samples"] = result.samples
+        _report_trouble(scenario.name, result, log_path)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    exit_on_sigterm()
+    ensure_tool("wrk")
+    work = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    say(f"work directory {work}")
+    troubled = False
+    try:
+        for store in ("postgresql", "sqlite"):
+            chosen = [SCENARIOS[n] for n in args.scenario_list if SCENARIOS[n].store == store]
+            if not chosen:
+                continue
+            say(f"preparing the chain on {store}: {args.stores} stores, {args.members} members")
+            with prepared_chain(store, args, work) as prepared:
+                for scenario in chosen:
+                    record = run_scenario(scenario, prepared, args, work)
+                    troubled = troubled or record["errors"] > 0
+                    emit(record)
+    finally:
+        if troubled or args.keep_logs:
+            say(f"kept {work} (server logs)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if troubled else 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        say("interrupted (what it had started is cleaned up)")
+        raise SystemExit(130) from None
