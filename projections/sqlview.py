@@ -109,16 +109,19 @@ class SqlView(TrackingRecorder, ABC):
     @abstractmethod
     def table_name(self, table: str) -> str: ...
 
-    @abstractmethod
-    def track_in(self, raw: Any, tracking: Tracking) -> None: ...
+    def track_in(self, raw: Any, tracking: Tracking) -> None:
+        """Insert the position with the library's own statement, in this transaction."""
+        cast(Any, self)._insert_tracking(raw, tracking)
 
     @property
     @abstractmethod
     def placeholder(self) -> str: ...
 
-    @abstractmethod
     @contextmanager
-    def _raw_transaction(self, commit: bool) -> Iterator[Any]: ...
+    def _raw_transaction(self, commit: bool) -> Iterator[Any]:
+        """A transaction of the recorder's datastore (PostgreSQL or SQLite)."""
+        with cast(Any, self).datastore.transaction(commit=commit) as raw:
+            yield raw
 
     @abstractmethod
     def _drop_tracking(self, cursor: Cursor) -> None: ...
@@ -229,14 +232,6 @@ class PostgresSqlView(PostgresTrackingRecorder, SqlView):
     def placeholder(self) -> str:
         return "%s"
 
-    def track_in(self, raw: Any, tracking: Tracking) -> None:
-        self._insert_tracking(raw, tracking)
-
-    @contextmanager
-    def _raw_transaction(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as curs:
-            yield curs
-
     def _drop_tracking(self, cursor: Cursor) -> None:
         cursor.execute(
             f'DELETE FROM "{self.datastore.schema}"."{self.tracking_table_name}" '
@@ -257,14 +252,6 @@ class SQLiteSqlView(SQLiteTrackingRecorder, SqlView):
     @property
     def placeholder(self) -> str:
         return "?"
-
-    def track_in(self, raw: Any, tracking: Tracking) -> None:
-        self._insert_tracking(raw, tracking)
-
-    @contextmanager
-    def _raw_transaction(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as curs:
-            yield curs
 
     def _drop_tracking(self, cursor: Cursor) -> None:
         cursor.execute("DELETE FROM tracking WHERE application_name = ?", (TRACKED_APPLICATION,))
