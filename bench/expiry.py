@@ -1,0 +1,222 @@
+"""Issue 5, figure 5: the expiry run over a million-plus due lots of the big log.
+
+Runs `Queries(ledger, projections).expire(as_of, "bench", now)` in process, as `ledger expire`
+does: the members view (rebuilt first if it is behind the log) lists the members with due lots,
+and `Ledger.expire_points` decides and saves them in chunks. Reports lots/s (target ≥ 20,000)
+and members/s. The run writes one `PointsExpired` per lot: run it last, or on a copy
+(`--fresh-copy`: a PostgreSQL database cloned from the log's as a template, or copies of the
+SQLite files; dropped afterwards), so that it can be repeated.
+
+Where the time goes: `--py-spy` samples the measured run from outside (wall clock, waits
+included, ~no overhead; py-spy is not a project dependency, see `bench/profiling.py`);
+`--profile` runs it under cProfile instead (exact calls, but the figure carries its overhead).
+The log should have statistics (`bench/biglog.py` ANALYZEs it; see `bench/bigstore.py`).
+
+    .venv/bin/python -m bench.expiry --fresh-copy --py-spy /tmp/pyspy/bin/py-spy
+    .venv/bin/python -m bench.expiry --small --fresh-copy
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.bigstore import DEFAULT_URL, SMALL_URL, database_url, fresh_copy, store_kind
+from bench.profiling import cprofile_top, fold, py_spy_binary, py_spy_self
+from ledger.application import Ledger
+from ledger.settings import Settings
+from projections.queries import Queries
+from projections.runtime import Projections
+
+TARGET_LOTS_PER_S = 20_000
+
+
+def due_lots(projections: Projections, as_of: datetime) -> tuple[int, int]:
+    """Lots with points left due at `as_of`, and their members, as the members view has them."""
+    from projections.sqlview import utc_text  # noqa: PLC0415
+
+    view = projections.members
+    with view.transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) AS lots, COUNT(DISTINCT member_uuid) AS members FROM {lots} "
+            "WHERE expires_at <= ? AND remaining > 0",
+            (utc_text(as_of),),
+        )
+        row = cursor.one()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def run(
+    url: str,
+    as_of: datetime,
+    profile_out: str | None,
+    profile: bool,
+    py_spy: tuple[str, Path] | None = None,
+) -> dict[str, Any]:
+    settings = Settings(database_url=url, master_key=bytes(32))
+    ledger = Ledger(settings)
+    projections = Projections(settings, ["members"])
+    try:
+        head = ledger.log_position()
+        rebuilt_seconds = None
+        if projections.positions()["members"] < head:
+            started = time.perf_counter()
+            projections.drop()
+            projections.replay(head)
+            rebuilt_seconds = round(time.perf_counter() - started, 1)
+        lots, members = due_lots(projections, as_of)
+        queries = Queries(ledger, projections)
+        profiler = cProfile.Profile() if profile or profile_out else None
+        sampling = py_spy_self(*py_spy) if py_spy else contextlib.nullcontext()
+        with sampling:
+            started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            result = queries.expire(as_of, "bench", datetime.now(UTC))
+            if profiler is not None:
+                profiler.disable()
+            seconds = time.perf_counter() - started
+        after = ledger.log_position()
+    finally:
+        projections.stop()
+        ledger.close()
+    figure: dict[str, Any] = {
+        "bench": "expiry",
+        "figure": "expiry-lots",
+        "store": store_kind(url),
+        "as_of": as_of.isoformat(),
+        "log_events_before": head,
+        "due_lots_in_view": lots,
+        "due_members_in_view": members,
+        "lots_expired": result.lots_expired,
+        "points_expired": result.points_expired,
+        "members_reviewed": result.members_reviewed,
+        "events_written": after - head,
+        "seconds": round(seconds, 1),
+        "lots_per_s": round(result.lots_expired / seconds) if seconds else None,
+        "members_per_s": round(result.members_reviewed / seconds) if seconds else None,
+        "target_lots_per_s": TARGET_LOTS_PER_S,
+        "members_view_rebuilt_seconds": rebuilt_seconds,
+        "profiled": profiler is not None,
+        "sampled_by_py_spy": py_spy is not None,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
+    if profiler is not None:
+        figure["top_own_time"] = cprofile_top(profiler)
+        if profile_out:
+            profiler.dump_stats(profile_out)
+    return figure
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.expiry",
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"the big log (default {DEFAULT_URL}; with --small {SMALL_URL}); or a SQLite path",
+    )
+    parser.add_argument("--small", action="store_true", help="the small log of biglog --small")
+    parser.add_argument(
+        "--as-of",
+        type=datetime.fromisoformat,
+        default=None,
+        help="ISO time with offset (default now: every lot of the log due by now)",
+    )
+    parser.add_argument(
+        "--fresh-copy", action="store_true", help="run on a throwaway copy of the store"
+    )
+    parser.add_argument("--profile", action="store_true", help="run under cProfile")
+    parser.add_argument("--profile-out", default=None, help="write the cProfile stats here")
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="py-spy",
+        default=None,
+        metavar="BIN",
+        help="sample the run with py-spy (BIN: its path; default py-spy on the PATH or "
+        "/tmp/pyspy/bin/py-spy) and print where its time goes",
+    )
+    parser.add_argument(
+        "--py-spy-out",
+        default=str(Path(tempfile.gettempdir()) / "ledger-expiry.pyspy.txt"),
+        help="py-spy's raw output",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    args = parse(argv)
+    url = database_url(args.database_url, args.small)
+    as_of = args.as_of or datetime.now(UTC)
+    if as_of.tzinfo is None:
+        raise SystemExit("--as-of needs an offset, e.g. 2026-11-23T00:00:00+08:00")
+    py_spy = None
+    if args.py_spy:
+        binary = py_spy_binary(args.py_spy)
+        if binary is None:
+            raise SystemExit(
+                f"no py-spy at {args.py_spy!r}: pip install --target /tmp/pyspy py-spy"
+            )
+        py_spy = (binary, Path(args.py_spy_out))
+    if args.fresh_copy:
+        copying = time.perf_counter()
+        with fresh_copy(url) as copy:
+            copy_seconds = round(time.perf_counter() - copying, 1)
+            lots = run(copy, as_of, args.profile_out, args.profile, py_spy)
+        lots["copy_seconds"] = copy_seconds
+    else:
+        lots = run(url, as_of, args.profile_out, args.profile, py_spy)
+    top = lots.pop("top_own_time", None)
+    lots["value"], lots["unit"] = lots["lots_per_s"], "lots/s"
+    lots["command"] = shlex.join([".venv/bin/python", "-m", "bench.expiry", *sys.argv[1:]])
+    members = {
+        "bench": "expiry",
+        "figure": "expiry-members",
+        "value": lots["members_per_s"],
+        "unit": "members/s",
+        "store": lots["store"],
+        "members_reviewed": lots["members_reviewed"],
+        "seconds": lots["seconds"],
+        "profiled": lots["profiled"],
+        "command": lots["command"],
+    }
+    for figure in (lots, members):
+        print(json.dumps(figure, ensure_ascii=False))
+    print(
+        f"expiry: {lots['lots_expired']:,} lots of {lots['members_reviewed']:,} members in "
+        f"{lots['seconds']} s = {lots['lots_per_s']:,} lots/s (target "
+        f"{TARGET_LOTS_PER_S:,}), {lots['members_per_s']:,} members/s"
+        + (" [under cProfile]" if lots["profiled"] else "")
+    )
+    if top is not None:
+        print(json.dumps({"profile": "expiry", "top_own_time": top}, ensure_ascii=False))
+        for row in top:
+            print(f"  {row['own_s']:>8} s own {row['cumulative_s']:>8} s cum  {row['function']}")
+    if py_spy is not None:
+        folded = fold(py_spy[1])
+        print(json.dumps({"profile": "expiry-py-spy", "raw": str(py_spy[1]), **folded}))
+        print(f"expiry under py-spy: {folded['samples']:,} samples; top own time:")
+        for row in folded["top_own"]:
+            print(f"  {row['share']:>6.1%} own  {row['function']}")
+        print("top inclusive:")
+        for row in folded["top_inclusive"]:
+            print(f"  {row['share']:>6.1%} in all  {row['function']}")
+    return [lots, members]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Where the time goes, for the big-log figures (`bench/replay.py`, `bench/expiry.py`).
+
+Two ways: cProfile in process (exact call counts, but it slows Python code down several times,
+so it tells less about I/O-bound runs), and py-spy (a sampler outside the process: wall-clock
+samples including waits, almost no overhead), whose raw output is folded here into the
+functions with the most samples of their own and the most samples in all. py-spy is not a
+project dependency: install it anywhere (`pip install --target /tmp/pyspy py-spy`) and pass
+its path, or have `py-spy` on the PATH.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PY_SPY_CANDIDATES = ("py-spy", str(Path(tempfile.gettempdir()) / "pyspy" / "bin" / "py-spy"))
+_LINE = re.compile(r":\d+\)$")
+
+
+def cprofile_top(profile: cProfile.Profile, limit: int = 10) -> list[dict[str, Any]]:
+    """The functions with the most time of their own, with their cumulative time."""
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+    rows = []
+    for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(file).name}:{line}" if line else file
+        rows.append(
+            {
+                "function": f"{where}({name})",
+                "calls": calls,
+                "own_s": round(own, 2),
+                "own_share": round(own / total, 3) if total else None,
+                "cumulative_s": round(cumulative, 2),
+            }
+        )
+    rows.sort(key=lambda r: r["own_s"], reverse=True)
+    return rows[:limit]
+
+
+def py_spy_binary(given: str | None = None) -> str | None:
+    for candidate in (given, *PY_SPY_CANDIDATES):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+def py_spy_command(binary: str, out: Path, rate: int = 100) -> list[str]:
+    """`py-spy record` writing raw folded stacks, idle (waiting) samples included."""
+    options = ["--idle", "--threads", "-r", str(rate), "--format", "raw"]
+    return [binary, "record", *options, "-o", str(out)]
+
+
+@contextmanager
+def py_spy_self(binary: str, out: Path, rate: int = 100) -> Iterator[None]:
+    """Sample this very process with py-spy while the block runs."""
+    command = [*py_spy_command(binary, out, rate), "--pid", str(os.getpid())]
+    sampler = subprocess.Popen(  # noqa: S603 - the py-spy the caller named
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(1.0)  # let it attach
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        try:
+            sampler.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+
+
+def _function(frame: str) -> str:
+    return _LINE.sub(")", frame.strip())
+
+
+def fold(raw: Path, limit: int = 10) -> dict[str, Any]:
+    """The busiest thread's samples in py-spy's raw output: the top functions by samples of
+    their own (the leaf frame) and by samples in all (anywhere on the stack)."""
+    by_thread: dict[str, list[tuple[list[str], int]]] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        by_thread.setdefault(frames[0], []).append((frames[1:], int(count)))
+    if not by_thread:
+        return {"samples": 0, "top_own": [], "top_inclusive": []}
+    thread, stacks = max(by_thread.items(), key=lambda item: sum(n for _, n in item[1]))
+    total = sum(n for _, n in stacks)
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for frames, n in stacks:
+        if frames:
+            own[_function(frames[-1])] += n
+        for function in {_function(f) for f in frames}:
+            inclusive[function] += n
+
+    def rows(counter: Counter[str]) -> list[dict[str, Any]]:
+        """The top ones, leaving out the frames under which nearly everything ran (main ...)."""
+        return [
+            {"function": function, "samples": n, "share": round(n / total, 3)}
+            for function, n in counter.most_common()
+            if n < 0.98 * total
+        ][:limit]
+
+    return {
+        "thread": thread,
+        "samples": total,
+        "top_own": rows(own),
+        "top_inclusive": rows(inclusive),
+    }
