@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -30,11 +30,13 @@ from ledger import (
     enrolment,
     expiry,
     ids,
+    privacy,
     redemptions,
     rulebook,
     settlement,
     store,
     tierreview,
+    vault,
 )
 from ledger.adjustments import AdjustmentReceipt, adjust
 from ledger.apikey import IssuedKey, Principal
@@ -55,6 +57,8 @@ from ledger.commands import (
     checked,
 )
 from ledger.errors import (
+    ApiKeyNotFound,
+    ApiKeyRevokedError,
     CardNotDispatched,
     IdempotencyConflict,
     IdNumberTaken,
@@ -70,9 +74,11 @@ from ledger.errors import (
     invariant,
 )
 from ledger.groupcommit import GroupCommit
+from ledger.keystore import SqlKeyStore
 from ledger.member import (
     Member,
     MemberEnrolled,
+    MemberErased,
     MemberEvent,
     PointsAccrued,
     PointsAdjusted,
@@ -100,6 +106,12 @@ from ledger.settings import Settings
 from ledger.store import StoreView
 from ledger.storedvalue import ConversionReceipt, StoredValueReceipt, convert, pay, refund_payment
 from ledger.views import MemberView, member_view
+
+
+def _erasure_receipt(card: str, event: MemberErased) -> privacy.ErasureReceipt:
+    return privacy.ErasureReceipt(
+        member_id=card, erased_at=event.occurred_at, reason=event.reason, operator=event.operator
+    )
 
 
 class RunResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +163,8 @@ class Ledger(Application[UUID]):
         env: dict[str, str] | None = None,
         on_appended: Callable[[int], None] | None = None,
     ) -> None:
+        if len(settings.master_key) != vault.KEY_BYTES:
+            raise ValueError("the master key must be 32 bytes (LEDGER_MASTER_KEY: 64 hex digits)")
         self.settings = settings
         self._id_secret = ids.keyed_hash(settings.master_key, "key", "id-number").encode()
         self._on_appended = on_appended
@@ -164,6 +178,7 @@ class Ledger(Application[UUID]):
         self._histories_lock = threading.Lock()
         self._committer = GroupCommit(self.save)
         super().__init__(env=base | (env or {}))
+        self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -283,16 +298,78 @@ class Ledger(Application[UUID]):
             self.require_store(cmd.store_id)
         key = apikey.new_key()
         event = apikey.issue(key, cmd.role, cmd.store_id, operator)
-        self._retrying(lambda: self.save(event))
+        self._retrying(lambda: self._save(event))
         return IssuedKey(
             key=key, key_id=str(event.originator_id), role=cmd.role, store_id=cmd.store_id
         )
 
+    def _api_key(self, key_id: str) -> apikey.ApiKey:
+        try:
+            state = self._get(UUID(key_id), apikey.evolve)
+        except ValueError:
+            state = None
+        except TypeError:  # the id of an aggregate that is not a key
+            state = None
+        if not isinstance(state, apikey.ApiKey):
+            raise ApiKeyNotFound(f"no API key {key_id!r}", field="key_id")
+        return state
+
+    def revoke_api_key(self, key_id: str, reason: str, operator: str) -> apikey.KeyInfo:
+        """Revoke a key (again: a no-op). This process refuses it at once, others within
+        KEYS_TTL seconds."""
+
+        def attempt() -> apikey.KeyInfo:
+            state = self._api_key(key_id)
+            event = apikey.revoke(state, reason, operator)
+            if event is not None:
+                self._save(event)
+                state = apikey.evolve(state, event)
+            return apikey.info(state)
+
+        info = self._retrying(attempt)
+        self._principals.clear()
+        return info
+
+    def rotate_api_key(self, key_id: str, operator: str) -> IssuedKey:
+        """A new key with the old one's role and store; the old one is revoked in the same
+        transaction."""
+
+        def attempt() -> IssuedKey:
+            state = self._api_key(key_id)
+            key = apikey.new_key()
+            issued = apikey.issue(key, state.role, state.store_id, operator, replaces=key_id)
+            revoked = apikey.revoke(
+                state, "rotated", operator, replaced_by=str(issued.originator_id)
+            )
+            if revoked is None:
+                raise ApiKeyRevokedError(f"API key {key_id!r} is revoked", field="key_id")
+            self._save(issued, revoked)
+            return IssuedKey(
+                key=key,
+                key_id=str(issued.originator_id),
+                role=state.role,
+                store_id=state.store_id,
+                replaces=key_id,
+            )
+
+        issued = self._retrying(attempt)
+        self._principals.clear()
+        return issued
+
+    def api_keys(self) -> list[apikey.KeyInfo]:
+        """Every key ever issued, oldest first (there are a few per store)."""
+        keys = []
+        for notification in self._notifications(apikey.ApiKeyIssued):
+            state = self._get(UUID(str(notification.originator_id)), apikey.evolve)
+            if state is not None:
+                keys.append(apikey.info(state))
+        return keys
+
     def ensure_admin_key(self, key: str) -> None:
         """Register `LEDGER_ADMIN_KEY` as an admin key (once; later starts find it there)."""
         if self.authenticate(key) is None:
-            with contextlib.suppress(IntegrityError):  # another process registered it first
-                self.save(apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY"))
+            with contextlib.suppress(IntegrityError):  # registered already (perhaps revoked)
+                self._save(apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY"))
 
     def authenticate(self, key: str) -> Principal | None:
         """The key's principal; a known key is re-read from the store at most every KEYS_TTL
@@ -389,6 +466,11 @@ class Ledger(Application[UUID]):
                         f"card {cmd.member_id!r} was never dispatched to a store",
                         field="member_id",
                     )
+            personal = enrolment.personal_data(cmd)
+            sealed = None
+            if not personal.is_empty():
+                member_uuid = ids.member_id(cmd.member_id)
+                sealed = vault.seal(self._member_secret(member_uuid), member_uuid, personal)
             events = enrolment.enrol(
                 cmd,
                 occurred_at=occurred_at,
@@ -396,6 +478,7 @@ class Ledger(Application[UUID]):
                 id_hash=id_hash,
                 fingerprint=fingerprint,
                 operator=operator,
+                sealed=sealed,
             )
             self._save(*events)
             return self.member(cmd.member_id, now), True
@@ -403,12 +486,121 @@ class Ledger(Application[UUID]):
         return self._retrying(attempt)
 
     def _enrol_fingerprint(self, member: Member) -> str:
-        first = next(iter(self.events.get(member.id, lte=1)))
-        return str(first.fingerprint)  # type: ignore[attr-defined]
+        return self._enrolled(member).fingerprint
 
     def member(self, card: str, now: datetime) -> MemberView:
         version = self.rules_at(now)
         return member_view(self._member(card), version.rules if version else None, now)
+
+    # -- personal data ---------------------------------------------------------------------
+
+    def _enrolled(self, member: Member) -> MemberEnrolled:
+        first = next(iter(self.events.get(member.id, lte=1)))
+        invariant(isinstance(first, MemberEnrolled), "a member's first event is its enrolment")
+        return cast(MemberEnrolled, first)
+
+    def _member_secret(self, member: UUID) -> bytes:
+        """The member's own key: made, wrapped and kept on first use."""
+        state = self.keys.get(member)
+        if state is None:
+            wrapped = vault.wrap(self.settings.master_key, member, vault.new_member_key())
+            state = self.keys.create(member, wrapped)
+        invariant(isinstance(state, bytes), f"member {member} has a live key")
+        return vault.unwrap(self.settings.master_key, member, cast(bytes, state))
+
+    def _record_read(
+        self, member: Member, principal: Principal, purpose: privacy.Purpose, now: datetime
+    ) -> None:
+        """Log who reads whose personal data, before they see it."""
+        log_id = ids.access_log_id(member.id)
+
+        def attempt() -> None:
+            last = self.recorder.select_events(log_id, desc=True, limit=1)
+            self._save(
+                privacy.PersonalDataRead(
+                    originator_id=log_id,
+                    originator_version=last[0].originator_version + 1 if last else 1,
+                    member_id=member.member_id,
+                    key_id=principal.key_id,
+                    role=principal.role,
+                    purpose=purpose,
+                    occurred_at=now,
+                )
+            )
+
+        self._retrying(attempt)
+
+    def rewrap_member_keys(self, previous_master: bytes) -> int:
+        """Re-wrap every live member key from `previous_master` to this ledger's master key
+        (a master key rotation; safe to run again: keys already re-wrapped are skipped)."""
+        count = 0
+        for member in self.keys.members():
+            wrapped = self.keys.get(member)
+            if not isinstance(wrapped, bytes):
+                continue
+            try:
+                key = vault.unwrap(previous_master, member, wrapped)
+            except vault.KeyUnreadable:
+                vault.unwrap(self.settings.master_key, member, wrapped)  # done by a run before
+                continue
+            new = vault.wrap(self.settings.master_key, member, key)
+            count += self.keys.rewrap(member, wrapped, new)
+        return count
+
+    def personal_data(
+        self, card: str, principal: Principal, purpose: privacy.Purpose, now: datetime
+    ) -> privacy.PersonalRecord:
+        """The member's decrypted personal data; the read is recorded first."""
+        member = self._member(card)
+        sealed = self._enrolled(member).sealed
+        if member.erased:
+            return privacy.PersonalRecord(status="erased")
+        if sealed is None:
+            return privacy.PersonalRecord(status="none")
+        self._record_read(member, principal, purpose, now)
+        state = self.keys.get(member.id)
+        if not isinstance(state, bytes):  # destroyed by an erasure that did not finish
+            return privacy.PersonalRecord(status="erased")
+        key = vault.unwrap(self.settings.master_key, member.id, state)
+        return privacy.PersonalRecord(status="held", data=vault.open_sealed(key, member.id, sealed))
+
+    def erase_member(
+        self, card: str, reason: str, operator: str, now: datetime
+    ) -> tuple[privacy.ErasureReceipt, bool]:
+        """Crypto-shred a member's personal data: their key first (the part that cannot be
+        undone), then `MemberErased`; a retry of an erasure cut short finishes it."""
+
+        def attempt() -> tuple[privacy.ErasureReceipt, bool]:
+            member = self._member(card)
+            if member.erased:
+                done = next(e for e in self.member_events(card) if isinstance(e, MemberErased))
+                return _erasure_receipt(card, done), False
+            self.keys.destroy(member.id)
+            event = privacy.erase(member, reason, operator, now)
+            invariant(event is not None, "a member not yet erased can be erased")
+            self._save(cast(MemberErased, event))
+            return _erasure_receipt(card, cast(MemberErased, event)), True
+
+        return self._retrying(attempt)
+
+    def export_member(self, card: str, principal: Principal, now: datetime) -> privacy.MemberExport:
+        """Everything held on a member, their personal data decrypted (the read is logged)."""
+        personal = self.personal_data(card, principal, "export", now)
+        view = self.member(card, now)
+        member_uuid = self.member_key(card)
+        accesses = [
+            privacy.access_entry(e)
+            for e in self.events.get(ids.access_log_id(member_uuid))
+            if isinstance(e, privacy.PersonalDataRead)
+        ]
+        return privacy.MemberExport(
+            member_id=card,
+            exported_at=now,
+            personal=personal,
+            member=view,
+            events=[privacy.exported(e) for e in self.member_events(card)],
+            accesses=accesses,
+        )
 
     def member_key(self, card: str) -> UUID:
         """The member aggregate's id of an enrolled card (MemberNotFound otherwise)."""
@@ -721,21 +913,25 @@ class Ledger(Application[UUID]):
 
     # -- runs over all members: expiry and tier review ----------------------------------------
 
-    def _member_ids(self, *event_types: type[MemberEvent]) -> Iterator[UUID]:
-        """Ids of members with at least one event of the given types, each once."""
+    def _notifications(self, *event_types: type[DomainEvent]) -> Iterator[Any]:
+        """The log's notifications of events of the given types, in log order."""
         topics = [get_topic(t) for t in event_types]
-        seen: set[UUID] = set()
         start = 1
         while True:
             page = self.recorder.select_notifications(start, RUN_PAGE, topics=topics)
-            for notification in page:
-                member_uuid = UUID(str(notification.originator_id))
-                if member_uuid not in seen:
-                    seen.add(member_uuid)
-                    yield member_uuid
+            yield from page
             if len(page) < RUN_PAGE:
                 return
             start = page[-1].id + 1
+
+    def _member_ids(self, *event_types: type[MemberEvent]) -> Iterator[UUID]:
+        """Ids of members with at least one event of the given types, each once."""
+        seen: set[UUID] = set()
+        for notification in self._notifications(*event_types):
+            member_uuid = UUID(str(notification.originator_id))
+            if member_uuid not in seen:
+                seen.add(member_uuid)
+                yield member_uuid
 
     def _run_as_of(self, as_of: datetime, now: datetime) -> None:
         if as_of > now + FUTURE_TOLERANCE:

@@ -83,6 +83,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_master_key(args: argparse.Namespace) -> int:
+    from ledger.application import Ledger
+    from ledger.settings import ConfigError, Settings, parse_master_key
+
+    settings = Settings.from_env()
+    previous = os.environ.get("LEDGER_PREVIOUS_MASTER_KEY", "")
+    if not previous:
+        raise ConfigError("set LEDGER_PREVIOUS_MASTER_KEY to the master key being replaced")
+    ledger = Ledger(settings)
+    try:
+        count = ledger.rewrap_member_keys(parse_master_key(previous, "LEDGER_PREVIOUS_MASTER_KEY"))
+    finally:
+        ledger.close()
+    sys.stdout.write(f"{count} member keys now wrapped by the new master key\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,11 +117,22 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=f"{what} as of a time (default now)")
         command.add_argument("--as-of", type=_as_of, default=None)
         command.set_defaults(run=_run)
+    rotate = commands.add_parser(
+        "rotate-master-key",
+        help="re-wrap every member key from LEDGER_PREVIOUS_MASTER_KEY to LEDGER_MASTER_KEY",
+    )
+    rotate.set_defaults(run=_rotate_master_key)
     from replay_tools.cli import add_commands
 
     add_commands(commands)
     args = parser.parse_args(argv)
-    result: int = args.run(args)
+    from ledger.settings import ConfigError
+
+    try:
+        result: int = args.run(args)
+    except ConfigError as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 2
     return result
 
 

@@ -1,7 +1,8 @@
 """Enrolment: a card becomes a member; a national ID number can belong to one member only.
 
-The ID number is never kept: a keyed hash of it names an identity-claim aggregate saved in the
-same transaction as the enrolment, so a second member with the same number collides in the store.
+The ID number is kept only sealed with the rest of the personal data; a keyed hash of it names
+an identity-claim aggregate saved in the same transaction as the enrolment, so a second member
+with the same number collides in the store.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from datetime import datetime
 
 from ledger import ids
 from ledger.commands import EnrolMember
-from ledger.member import MemberEnrolled, PersonalData
+from ledger.member import MemberEnrolled
 from ledger.model import Aggregate, DomainEvent
+from ledger.vault import PersonalData, Sealed
 
 
 class IdentityClaimed(DomainEvent, frozen=True, kw_only=True):
@@ -42,8 +44,10 @@ def enrol(
     id_hash: str | None,
     fingerprint: str,
     operator: str,
+    sealed: Sealed | None = None,
 ) -> list[DomainEvent]:
-    """The events of an enrolment: the member, and the claim on the ID number if one was given."""
+    """The events of an enrolment: the member, and the claim on the ID number if one was given.
+    `sealed` is `personal_data(cmd)` sealed under the member's key."""
     birthday = cmd.birthday.strftime("%m-%d") if cmd.birthday else None
     events: list[DomainEvent] = [
         MemberEnrolled(
@@ -54,11 +58,7 @@ def enrol(
             occurred_at=occurred_at,
             tier=tier,
             birthday=birthday,
-            personal=PersonalData(
-                name=cmd.name,
-                phone=cmd.phone,
-                birthday=cmd.birthday.isoformat() if cmd.birthday else None,
-            ),
+            sealed=sealed,
             id_hash=id_hash,
             fingerprint=fingerprint,
             operator=operator,
@@ -73,3 +73,12 @@ def enrol(
             )
         )
     return events
+
+
+def personal_data(cmd: EnrolMember) -> PersonalData:
+    return PersonalData(
+        name=cmd.name,
+        phone=cmd.phone,
+        id_number=cmd.id_number.upper() if cmd.id_number else None,
+        birthday=cmd.birthday.isoformat() if cmd.birthday else None,
+    )

@@ -56,6 +56,11 @@ class RedemptionNotFound(NotFound):
     title = "Unknown redemption"
 
 
+class ApiKeyNotFound(NotFound):
+    slug = "api-key-not-found"
+    title = "Unknown API key"
+
+
 class PaymentNotFound(NotFound):
     slug = "payment-not-found"
     title = "Unknown stored-value payment"
@@ -73,6 +78,11 @@ class Conflict(LedgerError):
 
     slug = "conflict"
     title = "Conflict"
+
+
+class ApiKeyRevokedError(Conflict):
+    slug = "api-key-revoked"
+    title = "The API key is revoked"
 
 
 class IdempotencyConflict(Conflict):

@@ -69,3 +69,7 @@ def keyed_hash(secret: bytes, purpose: str, value: str) -> str:
 def fingerprint(payload: bytes) -> str:
     """A request body's identity, to tell a retry from a different request with the same number."""
     return hashlib.sha256(payload).hexdigest()
+
+
+def access_log_id(member: UUID) -> UUID:
+    return uuid5(NAMESPACE, f"/access-logs/{member}")

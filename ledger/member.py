@@ -20,14 +20,7 @@ from ledger.lots import Hold, Lot, LotTake
 from ledger.model import Aggregate, DomainEvent
 from ledger.tiers import SpendEntry
 from ledger.valuation import Valuation
-
-
-class PersonalData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What a member told us about themselves. Never logged; the ID number is never kept."""
-
-    name: str | None = None
-    phone: str | None = None
-    birthday: str | None = None  # ISO date
+from ledger.vault import Sealed
 
 
 class MemberEvent(DomainEvent, frozen=True, kw_only=True):
@@ -39,10 +32,19 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
     store_id: str
     occurred_at: datetime
     tier: str | None
-    birthday: str | None  # 'MM-DD', what birthday multipliers need
-    personal: PersonalData
+    birthday: str | None  # 'MM-DD', what birthday multipliers need (the full date is sealed)
+    sealed: Sealed | None  # name, phone, ID number, birthday under the member's key
     id_hash: str | None
     fingerprint: str
+    operator: str
+
+
+class MemberErased(MemberEvent, frozen=True, kw_only=True):
+    """The member's key was destroyed: their sealed personal data can never be read again.
+    Points, lots and tier are untouched; the card goes on working."""
+
+    occurred_at: datetime
+    reason: str
     operator: str
 
 
@@ -202,6 +204,7 @@ class Member(Aggregate, kw_only=True):
     stored_value_fen: int = 0
     spend: list[SpendEntry] = msgspec.field(default_factory=list)
     holds: dict[str, Hold] = msgspec.field(default_factory=dict)  # by redemption id
+    erased: bool = False  # personal data crypto-shredded
 
     def lot(self, lot_id: int) -> Lot:
         for lot in self.lots:
@@ -284,6 +287,8 @@ def _apply(state: Member, event: DomainEvent) -> None:  # noqa: PLR0912 - one ca
         state.debt_points -= event.debt_paid
         if event.lot is not None:
             state.lots.append(msgspec.structs.replace(event.lot))
+    elif isinstance(event, MemberErased):
+        state.erased = True
     elif isinstance(event, TierChanged):
         state.tier = event.to_tier
         if event.window_start is not None:

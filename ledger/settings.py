@@ -12,6 +12,10 @@ import msgspec
 from ledger.persistence import DEFAULT_DATABASE_URL
 
 
+class ConfigError(ValueError):
+    """A LEDGER_* variable is missing or wrong: the service refuses to start."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
     admin_key: str | None = None
@@ -29,7 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"LEDGER_TIMEZONE: unknown time zone {timezone!r}") from e
+            raise ConfigError(f"LEDGER_TIMEZONE: unknown time zone {timezone!r}") from e
         return cls(
             database_url=env.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL),
             admin_key=env.get("LEDGER_ADMIN_KEY") or None,
@@ -42,13 +46,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+def parse_master_key(text: str, variable: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"{variable} must be 64 hex digits (32 bytes)")
+    return key
+
+
 def _master_key(env: dict[str, str]) -> bytes:
-    """`LEDGER_MASTER_KEY` (hex, 32 bytes), else a key file generated once beside the service."""
+    """`LEDGER_MASTER_KEY` (hex, 32 bytes); outside production, else a key file generated once
+    beside the service (the embedded default's convenience, not a place for real data)."""
     if env.get("LEDGER_MASTER_KEY"):
-        key = bytes.fromhex(env["LEDGER_MASTER_KEY"])
-        if len(key) != 32:
-            raise ValueError("LEDGER_MASTER_KEY must be 64 hex digits (32 bytes)")
-        return key
+        return parse_master_key(env["LEDGER_MASTER_KEY"], "LEDGER_MASTER_KEY")
+    if env.get("LEDGER_ENV", "development").lower() == "production":
+        raise ConfigError(
+            "LEDGER_MASTER_KEY is required when LEDGER_ENV=production: 64 hex digits "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), kept in your "
+            "secret store; it wraps every member's key, so losing it loses all personal data"
+        )
     path = Path(env.get("LEDGER_MASTER_KEY_FILE", ".ledger-master.key"))
     if not path.exists():
         path.write_text(secrets.token_hex(32))

@@ -31,6 +31,7 @@ class MemberView(msgspec.Struct, frozen=True, kw_only=True):
     tier_spend_fen: int
     next_tier: NextTier | None
     expiring: list[ExpiringPoints]
+    personal_data_erased: bool = False
 
 
 def expiring(member: Member, now: datetime) -> list[ExpiringPoints]:
@@ -62,4 +63,5 @@ def member_view(member: Member, rules: RuleSet | None, now: datetime) -> MemberV
         tier_spend_fen=spend,
         next_tier=next_tier(rules, tier, spend) if rules else None,
         expiring=expiring(member, now),
+        personal_data_erased=member.erased,
     )

@@ -18,6 +18,7 @@ import msgspec
 from ledger.lots import LotTake
 from ledger.member import (
     MemberEnrolled,
+    MemberErased,
     MemberEvent,
     PointsAccrued,
     PointsAdjusted,
@@ -279,10 +280,25 @@ def _enrolled(e: MemberEnrolled) -> Entry:
     )
 
 
+def _erased(e: MemberErased) -> Entry:
+    return Entry(
+        type="MemberErased",
+        occurred_at=e.occurred_at,
+        recorded_at=e.timestamp,
+        store_id=None,
+        reference=None,
+        points_delta=0,
+        rule_version=None,
+        explanation=f"personal data erased (key destroyed): {e.reason}",
+        operator=e.operator,
+    )
+
+
 def entry_for(event: MemberEvent) -> Entry:
     """The history entry of a member event (every member event has one)."""
     makers: dict[type[Any], Any] = {
         MemberEnrolled: _enrolled,
+        MemberErased: _erased,
         PointsAccrued: _accrued,
         PointsReversed: _reversed,
         PointsHeld: _held,

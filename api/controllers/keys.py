@@ -1,22 +1,29 @@
-"""`/v1/admin/api-keys`: issue an API key (admin); the key is shown once."""
+"""`/v1/admin/api-keys`: issue, list, rotate and revoke API keys (admin); a key is shown once."""
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
+from msgspec import Meta
 
 from api.auth import roles
-from ledger.apikey import IssuedKey, Principal
+from ledger.apikey import IssuedKey, KeyInfo, Principal
 from ledger.application import Ledger
 from ledger.commands import IssueApiKey
+
+KeyId = Annotated[str, Meta(min_length=1, max_length=64)]
+Reason = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
 class ApiKeysController(Controller):
     path = "/v1/admin/api-keys"
     tags = ["admin"]  # noqa: RUF012
+    guards = [roles("admin")]  # noqa: RUF012
 
-    @post("/", operation_id="issueApiKey", guards=[roles("admin")], sync_to_thread=True)
+    @post("/", operation_id="issueApiKey", sync_to_thread=True)
     def issue(
         self,
         data: JSONBody[IssueApiKey],
@@ -24,3 +31,30 @@ class ApiKeysController(Controller):
         principal: NamedDependency[Principal],
     ) -> IssuedKey:
         return ledger.issue_api_key(data, principal.key_id)
+
+    @get("/", operation_id="listApiKeys", sync_to_thread=True)
+    def list_keys(self, ledger: NamedDependency[Ledger]) -> list[KeyInfo]:
+        """Every key ever issued, revoked ones included (the keys themselves are not kept)."""
+        return ledger.api_keys()
+
+    @post("/{key_id:str}/rotate", operation_id="rotateApiKey", sync_to_thread=True)
+    def rotate(
+        self,
+        key_id: FromPath[KeyId],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+    ) -> IssuedKey:
+        """A new key with the same role and store; the old key stops working."""
+        return ledger.rotate_api_key(key_id, principal.key_id)
+
+    @delete("/{key_id:str}", operation_id="revokeApiKey", status_code=200, sync_to_thread=True)
+    def revoke(
+        self,
+        key_id: FromPath[KeyId],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        reason: FromQuery[Reason] = "revoked by an admin",
+    ) -> Response[KeyInfo]:
+        """Revoke a key (revoking it again changes nothing): other API processes refuse it
+        within a second."""
+        return Response(ledger.revoke_api_key(key_id, reason, principal.key_id))

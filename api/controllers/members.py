@@ -15,6 +15,7 @@ from ledger.apikey import Principal
 from ledger.application import Ledger
 from ledger.asof import MemberAsOf
 from ledger.commands import AdjustPoints, CardNumber, EnrolMember
+from ledger.privacy import EraseMember, ErasureReceipt, MemberExport
 from ledger.views import MemberView
 from projections.queries import HistoryFilter, HistoryPage, Queries
 
@@ -65,6 +66,42 @@ class MembersController(Controller):
     ) -> Response[AdjustmentReceipt]:
         receipt, created = ledger.adjust_points(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
+
+    @post(
+        "/{member_id:str}/erase",
+        operation_id="eraseMember",
+        guards=[roles("admin")],
+        sync_to_thread=True,
+    )
+    def erase(
+        self,
+        member_id: FromPath[CardNumber],
+        data: JSONBody[EraseMember],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
+    ) -> Response[ErasureReceipt]:
+        """Destroy the member's key: their personal data reads as erased from now on, in every
+        export and replay; points, history and settlements are untouched."""
+        receipt, erased = ledger.erase_member(member_id, data.reason, principal.key_id, now)
+        return Response(receipt, status_code=201 if erased else 200)
+
+    @get(
+        "/{member_id:str}/export",
+        operation_id="exportMember",
+        guards=[roles("service")],
+        sync_to_thread=True,
+    )
+    def export(
+        self,
+        member_id: FromPath[CardNumber],
+        ledger: NamedDependency[Ledger],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
+    ) -> MemberExport:
+        """Everything the ledger holds on the member, personal data decrypted; the read is
+        recorded (who, role, when) and listed in `accesses`."""
+        return ledger.export_member(member_id, principal, now)
 
     @get(
         "/{member_id:str}/history",

@@ -1,0 +1,106 @@
+"""Personal data sealed with a per-member key, and those keys wrapped by the master key.
+
+A member's name, phone, ID number and birthday are encrypted with AES-256-GCM under a key of
+their own; the event log holds only the ciphertext. The member keys live outside the log (a
+`KeyStore`, see `ledger.keystore`), each wrapped (encrypted) by the master key. Erasure destroys
+the member's key: the ciphertext in the immutable log can then never be read again
+(crypto-shredding), while every points event stays as it was.
+
+Both ciphertexts are bound to the member by their associated data, so a sealed record or a
+wrapped key copied onto another member does not decrypt.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, Protocol
+from uuid import UUID
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # GCM's standard nonce; random, a key encrypts a handful of records at most
+
+
+class PersonalData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a member told us about themselves. Never logged, never stored in clear."""
+
+    name: str | None = None
+    phone: str | None = None
+    id_number: str | None = None
+    birthday: str | None = None  # ISO date
+
+    def is_empty(self) -> bool:
+        return not (self.name or self.phone or self.id_number or self.birthday)
+
+
+class Sealed(msgspec.Struct, frozen=True, kw_only=True):
+    """Personal data encrypted under the member's key (what an event carries)."""
+
+    nonce: bytes
+    ciphertext: bytes  # AES-256-GCM, tag included
+
+
+KeyState = bytes | Literal["erased"] | None  # a wrapped key, a destroyed one, or none at all
+
+
+class KeyStore(Protocol):
+    """Where wrapped member keys live: the one place of the ledger from which rows are deleted."""
+
+    def create(self, member: UUID, wrapped: bytes) -> bytes:
+        """Keep `wrapped` unless the member has a key already; the key kept either way."""
+
+    def get(self, member: UUID) -> KeyState: ...
+
+    def destroy(self, member: UUID) -> bool:
+        """Forget the member's key for good; False if there was none to forget."""
+
+    def rewrap(self, member: UUID, old: bytes, new: bytes) -> bool:
+        """Replace the wrapped key `old` with `new` (a master key rotation)."""
+
+    def members(self) -> list[UUID]:
+        """Every member with a live key."""
+
+
+class KeyUnreadable(Exception):
+    """A wrapped key or a sealed record does not open: wrong master key, or tampered with."""
+
+
+def _aad(purpose: str, member: UUID) -> bytes:
+    return f"pharmacy-ledger:{purpose}:".encode() + member.bytes
+
+
+def new_member_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def wrap(master: bytes, member: UUID, key: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(master).encrypt(nonce, key, _aad("member-key", member))
+
+
+def unwrap(master: bytes, member: UUID, wrapped: bytes) -> bytes:
+    try:
+        return AESGCM(master).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad("member-key", member)
+        )
+    except InvalidTag as e:
+        raise KeyUnreadable(f"the key of member {member} does not open with this master key") from e
+
+
+def seal(key: bytes, member: UUID, data: PersonalData) -> Sealed:
+    nonce = os.urandom(NONCE_BYTES)
+    plain = msgspec.json.encode(data)
+    return Sealed(
+        nonce=nonce, ciphertext=AESGCM(key).encrypt(nonce, plain, _aad("personal", member))
+    )
+
+
+def open_sealed(key: bytes, member: UUID, sealed: Sealed) -> PersonalData:
+    try:
+        plain = AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, _aad("personal", member))
+    except InvalidTag as e:
+        raise KeyUnreadable(f"the personal data of member {member} does not open") from e
+    return msgspec.json.decode(plain, type=PersonalData)
