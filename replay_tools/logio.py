@@ -11,7 +11,11 @@ exactly. Notification ids are not written: a store's ids may have gaps (PostgreS
 skip on a rolled-back insert), and an import gives them out afresh in the same order. The header
 is padded with spaces to a fixed width so that the count can be written once the events are
 streamed (JSON ignores the padding). Both directions stream page by page: memory stays flat.
-Snapshots are not exported: they are a cache, and members rebuild from their events. An import
+Snapshots are not exported: they are a cache, and members rebuild from their events.
+
+Member keys are not events: they go to a companion file `FILE.jsonl.keys` (mode 0600), still
+wrapped by the master key, so an import into a store run with the same master key can read the
+personal data; an erased member has no key, so their data stays erased in the copy. An import
 checks the whole file first, then refuses a target that has any event; nothing else should write
 to the target while it runs (stop the service), or its events would interleave with the import.
 """
@@ -49,6 +53,11 @@ class LogHeader(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     application: str
     count: int
+
+
+class MemberKey(msgspec.Struct, frozen=True, kw_only=True):
+    member: UUID
+    wrapped: bytes  # as the key table holds it: wrapped by the master key
 
 
 class LogEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -120,6 +129,36 @@ def export_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, path)
+    export_keys(ledger, keys_path(path))
+    return count
+
+
+def keys_path(path: Path) -> Path:
+    return path.with_name(path.name + ".keys")
+
+
+def export_keys(ledger: Ledger, path: Path) -> int:
+    """Write every live member key, wrapped as stored, to `path` (readable by its owner only)."""
+    partial = _partial(path)
+    count = 0
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        for member in ledger.keys.members():
+            wrapped = ledger.keys.get(member)
+            if isinstance(wrapped, bytes):
+                out.write(_encoder.encode(MemberKey(member=member, wrapped=wrapped)) + b"\n")
+                count += 1
+    os.replace(partial, path)
+    return count
+
+
+def import_keys(ledger: Ledger, path: Path) -> int:
+    decoder = msgspec.json.Decoder(MemberKey)
+    count = 0
+    with path.open("rb") as keys:
+        for line in keys:
+            key = decoder.decode(line)
+            ledger.keys.create(key.member, key.wrapped)
+            count += 1
     return count
 
 
@@ -199,6 +238,8 @@ def import_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
                 count += _insert(ledger, batch, tracker)
                 batch = []
         count += _insert(ledger, batch, tracker)
+    if keys_path(path).exists():
+        import_keys(ledger, keys_path(path))
     return count
 
 

@@ -14,6 +14,7 @@ import msgspec
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from ledger.apikey import Principal
 from ledger.application import Ledger
 from ledger.commands import (
     AdjustPoints,
@@ -144,6 +145,24 @@ def test_import_from_sqlite_into_postgresql_round_trips_exactly(
     finally:
         lite.close()
         pg.close()
+
+
+def test_member_keys_travel_beside_the_log_and_an_erased_member_stays_erased(
+    source: Ledger, target: Ledger, tmp_path: Path
+) -> None:
+    source.enrol(EnrolMember(member_id="M3", store_id="S1", phone="13900000000"), "t", NOW)
+    source.erase_member("M3", "asked", "admin", NOW)
+    path = tmp_path / "log.jsonl"
+    export_log(source, path)
+    keys = logio.keys_path(path)
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert len(keys.read_bytes().splitlines()) == 2  # M1 (birthday) and M2 (name); not M3
+    import_log(target, path)
+    reader = Principal(key_id="k", role="service", store_id=None)
+    copied = target.personal_data("M2", reader, "export", NOW)
+    assert copied.data is not None
+    assert copied.data.name == "王小明"
+    assert target.personal_data("M3", reader, "export", NOW).status == "erased"
 
 
 def test_importing_into_a_store_with_events_is_refused_and_writes_nothing(
