@@ -18,6 +18,7 @@ import structlog
 from ledger.application import Ledger, RunResult
 from ledger.errors import InvalidInput
 from ledger.settlement import check_period
+from projections.analytics_report import AnalyticsReport
 from projections.history import HistoryEntry, HistoryQuery
 from projections.members import CardStock, ExpiringMember
 from projections.runtime import Projections
@@ -174,6 +175,12 @@ class Queries:
             last = at
             time.sleep(STALL_SECONDS)
         return False
+
+    def analytics(self, period: str, store_id: str | None = None) -> AnalyticsReport:
+        """Member analytics for the month `period` ('YYYY-MM'), for one store's members and
+        sales or (`store_id` None) the whole chain; definitions in `projections.analytics_report`.
+        InvalidInput (422) for a malformed period, StoreNotFound for an unknown store."""
+        raise NotImplementedError  # the view follows (projections/analytics.py)
 
     def card_stock(self, store_id: str, period: str | None) -> CardStock:
         self.ledger.require_store(store_id)
