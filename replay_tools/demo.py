@@ -598,7 +598,8 @@ class _Chain:
         operator = f"pos:{sold.store}"
         receipt, _ = self.ledger.refund_sale(sold.store, sold.receipt_no, cmd, operator, now_utc())
         self.out.refunds += 1
-        sold.member.points = receipt.balance.points
+        if receipt.balance is not None:  # always, for a member's sale
+            sold.member.points = receipt.balance.points
         for line in lines:
             left[line.line_no - 1] -= line.amount_fen
         if kind == "full" and sold.payment is not None:  # the stored value goes back too
