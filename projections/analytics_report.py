@@ -22,10 +22,15 @@ netted).
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import NamedTuple
 
 import msgspec
+
+from ledger.settlement import check_period
 
 FREQUENT_CARD_PURCHASES = 20  # a card with this many purchases at one store in a month is odd
 REFUND_OUTLIER_FACTOR = 3  # a store's refund rate above 3 × the chain's median …
@@ -141,3 +146,206 @@ class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True):
     anomalies: Anomalies
     view_position: int
     lag_events: int
+
+
+# -- computing the figures (pure) -----------------------------------------------------------------
+
+RECENT_DAYS = 90  # churn's "last 90 days" and RFM's high recency
+CHURN_BASE_DAYS = 180  # the half year before them
+ACTIVE_MONTHS = 3
+RFM_MONTHS = 12
+PLACES = Decimal("0.0001")
+SEGMENTS = (  # (R, F, M) high? → name, label: the classic eight RFM classes
+    ((True, True, True), "important_value", "重要价值客户"),
+    ((True, False, True), "important_development", "重要发展客户"),
+    ((False, True, True), "important_retention", "重要保持客户"),
+    ((False, False, True), "important_winback", "重要挽留客户"),
+    ((True, True, False), "general_value", "一般价值客户"),
+    ((True, False, False), "general_development", "一般发展客户"),
+    ((False, True, False), "general_retention", "一般保持客户"),
+    ((False, False, False), "general_winback", "一般挽留客户"),
+)
+
+
+class MemberActivity(NamedTuple):
+    """One member's purchases (anywhere in the chain) in the report's windows."""
+
+    member_id: str
+    active_purchases: int  # [active_from, end)
+    recent_purchases: int  # [recent_from, end)
+    base_purchases: int  # [churn_base_from, recent_from)
+    purchases: int  # [rfm_from, end)
+    amount_fen: int  # [rfm_from, end)
+    last_day: date
+
+
+class StoreMonth(NamedTuple):
+    store_id: str
+    member_sales: int
+    member_sales_fen: int
+    non_member_sales: int
+    non_member_sales_fen: int
+    refunds: int
+    refunded_fen: int
+
+
+def _months_before(first_day: date, months: int) -> date:
+    index = first_day.year * 12 + first_day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def windows(period: str) -> Windows:
+    """The report's day ranges for the month `period` ('YYYY-MM'; InvalidInput otherwise)."""
+    year, month = (int(part) for part in check_period(period).split("-"))
+    period_from = date(year, month, 1)
+    end = _months_before(period_from, -1)
+    return Windows(
+        period_from=period_from,
+        end=end,
+        active_from=_months_before(period_from, ACTIVE_MONTHS - 1),
+        churn_base_from=end - timedelta(days=RECENT_DAYS + CHURN_BASE_DAYS),
+        recent_from=end - timedelta(days=RECENT_DAYS),
+        rfm_from=_months_before(period_from, RFM_MONTHS - 1),
+    )
+
+
+def ratio(numerator: int | Fraction, denominator: int) -> Decimal | None:
+    """numerator ÷ denominator, half-up to 4 places; None when the denominator is 0."""
+    if denominator == 0:
+        return None
+    exact = Fraction(numerator) / denominator
+    return (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
+        PLACES, rounding=ROUND_HALF_UP
+    )
+
+
+def member_figures(total: int, new: int, activity: Sequence[MemberActivity]) -> MemberFigures:
+    active = [a for a in activity if a.active_purchases > 0]
+    purchases = sum(a.active_purchases for a in active)
+    base = [a for a in activity if a.base_purchases >= 2]
+    churned = sum(1 for a in base if a.recent_purchases == 0)
+    return MemberFigures(
+        total_members=total,
+        new_members=new,
+        active_members=len(active),
+        active_ratio=ratio(len(active), total),
+        active_purchases=purchases,
+        average_purchase_frequency=ratio(purchases, len(active)),
+        churn_base_members=len(base),
+        churned_members=churned,
+        churn_rate=ratio(churned, len(base)),
+    )
+
+
+def sales_figures(rows: Sequence[StoreMonth]) -> SalesFigures:
+    member = sum(r.member_sales for r in rows)
+    member_fen = sum(r.member_sales_fen for r in rows)
+    sales = member + sum(r.non_member_sales for r in rows)
+    sales_fen = member_fen + sum(r.non_member_sales_fen for r in rows)
+    refunded_fen = sum(r.refunded_fen for r in rows)
+    return SalesFigures(
+        member_sales=member,
+        member_sales_fen=member_fen,
+        non_member_sales=sales - member,
+        non_member_sales_fen=sales_fen - member_fen,
+        sales=sales,
+        sales_fen=sales_fen,
+        member_sales_share=ratio(member_fen, sales_fen),
+        member_traffic_share=ratio(member, sales),
+        member_average_ticket_fen=member_fen // member if member else None,
+        average_ticket_fen=sales_fen // sales if sales else None,
+        refunds=sum(r.refunds for r in rows),
+        refunded_fen=refunded_fen,
+        refund_rate=ratio(refunded_fen, sales_fen),
+    )
+
+
+def rfm_figures(activity: Sequence[MemberActivity], recent_from: date) -> RfmFigures:
+    """High R: a purchase on or after `recent_from`; high F and M: at least the mean (compared
+    exactly: value × members ≥ total)."""
+    n = len(activity)
+    purchases = sum(a.purchases for a in activity)
+    amount = sum(a.amount_fen for a in activity)
+    counts = dict.fromkeys((key for key, _, _ in SEGMENTS), 0)
+    for a in activity:
+        key = (a.last_day >= recent_from, a.purchases * n >= purchases, a.amount_fen * n >= amount)
+        counts[key] += 1
+    return RfmFigures(
+        scored_members=n,
+        mean_purchases=ratio(purchases, n),
+        mean_amount_fen=ratio(amount, n),
+        segments=[
+            RfmSegment(
+                segment=name,
+                label=label,
+                recency_high=key[0],
+                frequency_high=key[1],
+                monetary_high=key[2],
+                members=counts[key],
+            )
+            for key, name, label in SEGMENTS
+        ],
+    )
+
+
+def _median(values: list[Fraction]) -> Fraction:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def refund_outliers(rows: Sequence[StoreMonth]) -> list[RefundOutlier]:
+    """Stores (with sales in the period) whose refund rate is above REFUND_OUTLIER_FACTOR × the
+    median rate of all such stores and at least REFUND_OUTLIER_MARGIN above it."""
+    rates = {
+        r.store_id: (Fraction(r.refunded_fen, fen), r.refunded_fen, fen)
+        for r in rows
+        if (fen := r.member_sales_fen + r.non_member_sales_fen) > 0
+    }
+    if not rates:
+        return []
+    median = _median([rate for rate, _, _ in rates.values()])
+    margin = Fraction(REFUND_OUTLIER_MARGIN)
+    found = [
+        RefundOutlier(
+            store_id=store_id,
+            refund_rate=ratio(rate, 1) or Decimal(0),
+            chain_median_refund_rate=ratio(median, 1) or Decimal(0),
+            refunded_fen=refunded,
+            sales_fen=fen,
+        )
+        for store_id, (rate, refunded, fen) in rates.items()
+        if rate > REFUND_OUTLIER_FACTOR * median and rate - median >= margin
+    ]
+    return sorted(found, key=lambda o: (-o.refund_rate, o.store_id))
+
+
+def build_report(
+    period: str,
+    store_id: str | None,
+    w: Windows,
+    *,
+    total_members: int,
+    new_members: int,
+    activity: Sequence[MemberActivity],
+    months: Sequence[StoreMonth],
+    frequent_cards: list[FrequentCard],
+) -> AnalyticsReport:
+    """The report from what the view read: `activity` and `frequent_cards` already for the
+    store; `months` for every store (the chain's refund norm needs them all)."""
+    mine = [r for r in months if store_id is None or r.store_id == store_id]
+    outliers = [o for o in refund_outliers(months) if store_id is None or o.store_id == store_id]
+    return AnalyticsReport(
+        period=period,
+        store_id=store_id,
+        windows=w,
+        members=member_figures(total_members, new_members, activity),
+        sales=sales_figures(mine),
+        stores=[StoreSales(store_id=r.store_id, sales=sales_figures([r])) for r in mine],
+        rfm=rfm_figures(activity, w.recent_from),
+        anomalies=Anomalies(frequent_cards=frequent_cards, refund_outliers=outliers),
+        view_position=0,
+        lag_events=0,
+    )
