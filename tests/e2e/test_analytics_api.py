@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from api.app import create_app
+from ledger.settings import Settings
 from tests.chain import Chain
 from tests.e2e.conftest import caught_up
 
@@ -250,3 +253,19 @@ def test_bad_periods_unknown_stores_and_roles(june: Chain) -> None:
     assert unknown.status_code == 404
     assert get(f"/v1/analytics/{PERIOD}", headers=june.pos("S1")).status_code == 403
     assert get(f"/v1/analytics/{PERIOD}", headers=june.service()).status_code == 200
+
+
+def test_a_lagging_view_answers_with_what_it_has_and_says_how_far_behind(
+    settings: Settings,
+) -> None:
+    unfollowed = msgspec.structs.replace(settings, run_projections=False)
+    with TestClient(create_app(unfollowed)) as client:
+        chain = Chain(client).standard()
+        finance = chain.finance()
+        sale = chain.sale("N1", member_id=None, occurred_at="2026-06-01T10:00:00+08:00")
+        assert sale.status_code == 201
+        response = client.get(f"/v1/analytics/{PERIOD}", headers=finance)
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["sales"]["sales"] == 0 and report["view_position"] == 0
+        assert report["lag_events"] == client.app.state.ledger.log_position() > 0
