@@ -17,6 +17,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from api.controllers.admin import AdminRunsController
+from api.controllers.analytics import AnalyticsController
 from api.controllers.keys import ApiKeysController
 from api.controllers.members import MembersController
 from api.controllers.redemptions import RedemptionsController
@@ -92,6 +93,7 @@ def create_app(
             AdminRunsController,
             SettlementsController,
             ReportsController,
+            AnalyticsController,
             HealthController,
             MetricsController,
         ],

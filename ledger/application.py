@@ -87,6 +87,14 @@ from ledger.member import (
 )
 from ledger.member import evolve as evolve_member
 from ledger.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
+from ledger.nonmember import (
+    NonMemberRefundReceipt,
+    NonMemberSale,
+    NonMemberSaleReceipt,
+    evolve_receipt,
+    record_non_member_sale,
+    refund_non_member_sale,
+)
 from ledger.persistence import eventsourcing_env
 from ledger.records import FollowUpRecorded, OperationRecorded, encode, evolve_operation
 from ledger.records import replay as replay_record
@@ -99,7 +107,6 @@ from ledger.sale import (
     Sale,
     SaleReceipt,
     check_business_time,
-    evolve_sale,
     record_sale,
 )
 from ledger.settings import Settings
@@ -632,14 +639,20 @@ class Ledger(Application[UUID]):
 
     # -- sales -----------------------------------------------------------------------------
 
-    def _sale(self, sale_uuid: UUID) -> Sale | None:
-        return self._get(sale_uuid, evolve_sale)
+    def _sale(self, sale_uuid: UUID) -> Sale | NonMemberSale | None:
+        """The record under a receipt's id: a member's sale or a non-member one."""
+        return self._get(sale_uuid, evolve_receipt)
 
     def sale_record(self, store_id: str, receipt_no: str) -> Sale | None:
-        return self._sale(ids.sale_id(store_id, receipt_no))
+        """A member's sale (None for a non-member sale or no sale)."""
+        found = self._sale(ids.sale_id(store_id, receipt_no))
+        return found if isinstance(found, Sale) else None
 
     def post_sale(self, cmd: PostSale, operator: str, now: datetime) -> tuple[SaleReceipt, bool]:
         """Record a POS sale exactly once; a retry of the same body gets the original receipt."""
+        card = cmd.member_id
+        if card is None:
+            raise InvalidInput("a member's sale names the member", field="member_id")
         check_business_time(cmd.occurred_at, now)
         fingerprint = self._fingerprint(cmd)
         sale_uuid = ids.sale_id(cmd.store_id, cmd.receipt_no)
@@ -653,7 +666,7 @@ class Ledger(Application[UUID]):
             attempts += 1
             existing = self._sale(sale_uuid) if attempts > 1 else None
             if existing is not None:
-                if existing.fingerprint != fingerprint:
+                if not isinstance(existing, Sale) or existing.fingerprint != fingerprint:
                     raise IdempotencyConflict(
                         f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted "
                         "with a different body",
@@ -662,7 +675,7 @@ class Ledger(Application[UUID]):
                 return existing.receipt, False
             self.require_store(cmd.store_id)
             version = self._rules_for(cmd.occurred_at)
-            member = self._member(cmd.member_id)
+            member = self._member(card)
             events, receipt = record_sale(
                 cmd, member, version, fingerprint=fingerprint, operator=operator, now=now
             )
@@ -671,23 +684,51 @@ class Ledger(Application[UUID]):
 
         return self._retrying(attempt)
 
-    def _sale_or_404(self, store_id: str, receipt_no: str) -> Sale:
+    def post_non_member_sale(
+        self, cmd: PostSale, operator: str, now: datetime
+    ) -> tuple[NonMemberSaleReceipt, bool]:
+        """Record a sale without a member exactly once: it earns nothing (analytics count it)."""
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self._fingerprint(cmd)
+        sale_uuid = ids.sale_id(cmd.store_id, cmd.receipt_no)
+
+        def attempt() -> tuple[NonMemberSaleReceipt, bool]:
+            existing = self._sale(sale_uuid)
+            if existing is not None:
+                if not isinstance(existing, NonMemberSale) or existing.fingerprint != fingerprint:
+                    raise IdempotencyConflict(
+                        f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted "
+                        "with a different body",
+                        field="receipt_no",
+                    )
+                return existing.receipt, False
+            self.require_store(cmd.store_id)
+            event, receipt = record_non_member_sale(cmd, fingerprint=fingerprint, operator=operator)
+            self._save(event)
+            return receipt, True
+
+        return self._retrying(attempt)
+
+    def _sale_or_404(self, store_id: str, receipt_no: str) -> Sale | NonMemberSale:
         checked(store_id, Identifier, "store_id")
         checked(receipt_no, Identifier, "receipt_no")
-        sale = self.sale_record(store_id, receipt_no)
+        sale = self._sale(ids.sale_id(store_id, receipt_no))
         if sale is None:
             raise SaleNotFound(f"no sale {receipt_no!r} at store {store_id!r}", field="receipt_no")
         return sale
 
     def refund_sale(
         self, store_id: str, receipt_no: str, cmd: RefundSale, operator: str, now: datetime
-    ) -> tuple[RefundReceipt, bool]:
-        """Reverse the points of refunded lines, exactly once per refund number."""
+    ) -> tuple[RefundReceipt | NonMemberRefundReceipt, bool]:
+        """Reverse the points of refunded lines, exactly once per refund number (a non-member
+        sale's refund only records the amounts)."""
         check_business_time(cmd.occurred_at, now)
         fingerprint = self._fingerprint(store_id, receipt_no, cmd)
 
-        def attempt() -> tuple[RefundReceipt, bool]:
+        def attempt() -> tuple[RefundReceipt | NonMemberRefundReceipt, bool]:
             sale = self._sale_or_404(store_id, receipt_no)
+            if isinstance(sale, NonMemberSale):
+                return self._refund_non_member(sale, cmd, fingerprint, operator)
             done = sale.refunds.get(cmd.refund_no)
             if done is not None:
                 if done.fingerprint != fingerprint:
@@ -705,6 +746,23 @@ class Ledger(Application[UUID]):
             return receipt, True
 
         return self._retrying(attempt)
+
+    def _refund_non_member(
+        self, sale: NonMemberSale, cmd: RefundSale, fingerprint: str, operator: str
+    ) -> tuple[NonMemberRefundReceipt, bool]:
+        done = sale.refunds.get(cmd.refund_no)
+        if done is not None:
+            if done.fingerprint != fingerprint:
+                raise IdempotencyConflict(
+                    f"refund {cmd.refund_no!r} of this sale was posted with a different body",
+                    field="refund_no",
+                )
+            return done.receipt, False
+        event, receipt = refund_non_member_sale(
+            sale, cmd, fingerprint=fingerprint, operator=operator
+        )
+        self._save(event)
+        return receipt, True
 
     # -- redemptions -------------------------------------------------------------------------
 

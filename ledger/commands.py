@@ -53,11 +53,12 @@ class SaleLine(Command, frozen=True):
 
 
 class PostSale(Command, frozen=True):
-    """A POS sale (`POST /v1/sales`), identified by (store_id, receipt_no)."""
+    """A POS sale (`POST /v1/sales`), identified by (store_id, receipt_no); `member_id: null`
+    (stated, never left out) is a sale without a member, which earns nothing."""
 
     store_id: Identifier
     receipt_no: Identifier
-    member_id: CardNumber
+    member_id: CardNumber | None
     occurred_at: AwareDatetime
     lines: Annotated[list[SaleLine], Meta(min_length=1, max_length=LINES_MAX)]
 

@@ -8,9 +8,11 @@ points FIFO; what the member already spent becomes a recorded debt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
-from ledger.commands import RefundSale
+from ledger.commands import RefundSale, SaleLine
 from ledger.errors import InvalidInput, RefundExceedsSale
 from ledger.lots import LotTake, spendable, take_fifo
 from ledger.member import Member, PointsReversed, after, balance
@@ -19,7 +21,17 @@ from ledger.sale import RefundReceipt, Sale, SaleRefunded
 from ledger.valuation import value_refund
 
 
-def _amounts(sale: Sale, cmd: RefundSale) -> dict[int, int]:
+class Refundable(Protocol):
+    """A sale record refunds are checked against (a member's sale or a non-member one)."""
+
+    @property
+    def lines(self) -> Sequence[SaleLine]: ...
+
+    @property
+    def refunded_fen(self) -> dict[int, int]: ...
+
+
+def refund_amounts(sale: Refundable, cmd: RefundSale) -> dict[int, int]:
     """This refund's fen per line, checked against what was sold and not yet refunded."""
     amounts: dict[int, int] = {}
     for n, line in enumerate(cmd.lines):
@@ -64,7 +76,7 @@ def refund_sale(
     """Decide a refund's events: the member's reversal and the sale's record of it. Pure."""
     if cmd.occurred_at < sale.occurred_at:
         raise InvalidInput("a refund cannot happen before its sale", field="occurred_at")
-    amounts = _amounts(sale, cmd)
+    amounts = refund_amounts(sale, cmd)
     refunded = dict(sale.refunded_fen)
     for line_no, fen in amounts.items():
         refunded[line_no] = refunded.get(line_no, 0) + fen

@@ -16,8 +16,10 @@ import msgspec
 import structlog
 
 from ledger.application import Ledger, RunResult
+from ledger.commands import Identifier, checked
 from ledger.errors import InvalidInput
 from ledger.settlement import check_period
+from projections.analytics_report import AnalyticsReport
 from projections.history import HistoryEntry, HistoryQuery
 from projections.members import CardStock, ExpiringMember
 from projections.runtime import Projections
@@ -174,6 +176,25 @@ class Queries:
             last = at
             time.sleep(STALL_SECONDS)
         return False
+
+    def analytics(self, period: str, store_id: str | None = None) -> AnalyticsReport:
+        """Member analytics for the month `period` ('YYYY-MM'), for one store's members and
+        sales or (`store_id` None) the whole chain; definitions in `projections.analytics_report`.
+        InvalidInput (422) for a malformed period, StoreNotFound for an unknown store.
+
+        The analytics view is a projection: `view_position` is the last event it applied and
+        `lag_events` how far the log was ahead when asked (0: current)."""
+        check_period(period)
+        if store_id is not None:
+            checked(store_id, Identifier, "store_id")
+            self.ledger.require_store(store_id)
+        view = self.projections.analytics
+        position = view.max_tracking_id(TRACKED_APPLICATION) or 0
+        head = self.ledger.log_position()
+        report = view.report(period, store_id)
+        return msgspec.structs.replace(
+            report, view_position=position, lag_events=max(0, head - position)
+        )
 
     def card_stock(self, store_id: str, period: str | None) -> CardStock:
         self.ledger.require_store(store_id)

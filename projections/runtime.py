@@ -26,6 +26,12 @@ from eventsourcing.utils import Environment
 
 from ledger.persistence import eventsourcing_env
 from ledger.settings import Settings
+from projections.analytics import (
+    AnalyticsProjection,
+    AnalyticsView,
+    PostgresAnalyticsView,
+    SQLiteAnalyticsView,
+)
 from projections.history import (
     HistoryProjection,
     HistoryView,
@@ -64,6 +70,7 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]
         SQLiteSettlementView,
     ),
     MembersProjection.name: (MembersProjection, PostgresMembersView, SQLiteMembersView),
+    AnalyticsProjection.name: (AnalyticsProjection, PostgresAnalyticsView, SQLiteAnalyticsView),
 }
 RESTART_SECONDS = 2.0
 log = structlog.get_logger("ledger.projections")
@@ -187,6 +194,12 @@ class Projections:
     def members(self) -> MembersView:
         view = self.views[MembersProjection.name]
         assert isinstance(view, MembersView)  # noqa: S101 - narrowing for the type checker
+        return view
+
+    @property
+    def analytics(self) -> AnalyticsView:
+        view = self.views[AnalyticsProjection.name]
+        assert isinstance(view, AnalyticsView)  # noqa: S101 - narrowing for the type checker
         return view
 
     # -- running ---------------------------------------------------------------------------

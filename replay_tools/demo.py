@@ -14,7 +14,9 @@ lull), the weekday (Saturday is member day) and campaigns; a Pareto mix of light
 members and a few specialty-drug (DTP) patients reach every tier. Around the sales: refunds,
 redemptions of every kind (some voided, some at another store), conversions to stored value and
 payments with it, customer-service adjustments, an expiry run at 00:05 on the 1st of every
-month, and at the end a last expiry run and a tier review.
+month, and at the end a last expiry run and a tier review. Customers without a card buy too
+(`member_id: null`, smaller baskets, a few refunded), drawn from a random stream of their own so
+that the members' events are the same with or without them.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ DIRECT_SHARE = 0.3
 BIRTHDAY_SHARE = 0.2
 OTHER_STORE_RATE = 0.15  # visits away from the home store
 REFUND_RATE = 0.03
+NON_MEMBER_VISITS = 0.8  # customers without a card, per member visit (members ≈ 55% of traffic)
+NON_MEMBER_REFUND_RATE = 0.02
+NON_MEMBER_LINE_WEIGHTS = (60, 30, 10)  # 1, 2 or 3 lines: smaller baskets than members'
 VOID_RATE = 0.04  # of redemptions
 TICKET_RATE = 0.004  # visits that end in a customer-service ticket
 REFUSALS = (InsufficientPoints, InsufficientStoredValue)  # business refusals: skipped, counted
@@ -122,6 +127,8 @@ class DemoSummary(msgspec.Struct, kw_only=True):
     rule_versions: int = 0
     sales: int = 0
     refunds: int = 0
+    non_member_sales: int = 0
+    non_member_refunds: int = 0
     redemptions: int = 0
     voids: int = 0
     conversions: int = 0
@@ -139,7 +146,8 @@ class DemoSummary(msgspec.Struct, kw_only=True):
     def line(self) -> str:
         return (
             f"demo: {self.stores} stores ({self.franchise_stores} franchise), {self.members} "
-            f"members, {self.sales} sales, {self.refunds} refunds, {self.redemptions} "
+            f"members, {self.sales} sales, {self.refunds} refunds, {self.non_member_sales} "
+            f"non-member sales ({self.non_member_refunds} refunded), {self.redemptions} "
             f"redemptions ({self.voids} voided), {self.conversions} conversions, "
             f"{self.payments} stored-value payments, {self.adjustments} adjustments, "
             f"{self.expiry_runs} expiry runs ({self.points_expired} points expired), "
@@ -282,6 +290,8 @@ class _Chain:
     def __init__(self, ledger: Ledger, plan: DemoPlan) -> None:
         self.ledger, self.plan = ledger, plan
         self.rng = random.Random(plan.seed)  # noqa: S311 - reproducible demo data, not secrets
+        self.walk_in_rng = random.Random(plan.seed + 7_919)  # noqa: S311 - as above
+        self.sizes: list[float] = []
         self.zone = ZoneInfo(plan.timezone)
         self.start = datetime(plan.start.year, plan.start.month, plan.start.day, tzinfo=self.zone)
         self.end = self.start + timedelta(days=plan.days)
@@ -598,7 +608,8 @@ class _Chain:
         operator = f"pos:{sold.store}"
         receipt, _ = self.ledger.refund_sale(sold.store, sold.receipt_no, cmd, operator, now_utc())
         self.out.refunds += 1
-        sold.member.points = receipt.balance.points
+        if receipt.balance is not None:  # always, for a member's sale
+            sold.member.points = receipt.balance.points
         for line in lines:
             left[line.line_no - 1] -= line.amount_fen
         if kind == "full" and sold.payment is not None:  # the stored value goes back too
@@ -669,7 +680,45 @@ class _Chain:
                     self.clock(midnight),
                     partial(self.visit, self.members[min(n, enrolled - 1)], False),
                 )
+        self.walk_ins(midnight)
         self.run_until(midnight + timedelta(days=1))
+
+    # -- customers without a card (their own random stream) ---------------------------------
+
+    def walk_ins(self, midnight: datetime) -> None:
+        """The day's sales without a member, in proportion to the members' visits."""
+        rng = self.walk_in_rng
+        mean = self.cumulative_rates[-1] * self.busy(midnight.date()) / 365 * NON_MEMBER_VISITS
+        for _ in range(_poisson(rng, mean)):
+            store = rng.choices(self.stores, self.sizes)[0]
+            hour = rng.choices(OPENING_HOURS, HOUR_WEIGHTS)[0]
+            at = midnight + timedelta(hours=hour, seconds=rng.randrange(3600))
+            self.later(at, partial(self.walk_in, store))
+
+    def walk_in(self, store: str, at: datetime) -> None:
+        rng = self.walk_in_rng
+        lines = []
+        for _ in range(rng.choices((1, 2, 3), NON_MEMBER_LINE_WEIGHTS)[0]):
+            category, skus, popularity = rng.choices(self.catalogue, CATEGORY_WEIGHTS)[0]
+            sku, price = skus[bisect.bisect_left(popularity, rng.random() * popularity[-1])]
+            lines.append(SaleLine(sku=sku, category=category, amount_fen=price))
+        receipt_no = self.number("N", store)
+        cmd = PostSale(
+            store_id=store, receipt_no=receipt_no, member_id=None, occurred_at=at, lines=lines
+        )
+        self.ledger.post_non_member_sale(cmd, f"pos:{store}", now_utc())
+        self.out.non_member_sales += 1
+        if rng.random() < NON_MEMBER_REFUND_RATE:
+            refund = RefundSale(
+                refund_no=f"{receipt_no}-F1",
+                occurred_at=at + timedelta(minutes=rng.randint(5, 240)),
+                lines=[RefundLine(line_no=1, amount_fen=lines[0].amount_fen)],
+            )
+            self.later(refund.occurred_at, partial(self.walk_in_refund, store, receipt_no, refund))
+
+    def walk_in_refund(self, store: str, receipt_no: str, cmd: RefundSale, _: datetime) -> None:
+        self.ledger.refund_sale(store, receipt_no, cmd, f"pos:{store}", now_utc())
+        self.out.non_member_refunds += 1
 
     def expire(self, as_of: datetime) -> None:
         result = self.ledger.expire_points(as_of, SCHEDULER, now_utc())
@@ -680,7 +729,8 @@ class _Chain:
         versions = [msgspec.convert(d, RuleSet) for d in rule_documents(self.plan)]
         self.ledger.publish_rules(versions.pop(0), ADMIN)
         self.out.rule_versions = 1
-        self.recruit(self.open_stores())
+        self.sizes = self.open_stores()
+        self.recruit(self.sizes)
         self.run_until(self.start)  # the migrated members
         for offset in range(self.plan.days):
             midnight = self.start + timedelta(days=offset)

@@ -26,7 +26,7 @@ def now_iso(delta: timedelta = timedelta(0)) -> str:
 
 def sale_body(
     receipt_no: str,
-    member_id: str = "M1",
+    member_id: str | None = "M1",
     store_id: str = "S1",
     lines: list[dict[str, Any]] | None = None,
     occurred_at: str | None = None,

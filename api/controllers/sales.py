@@ -12,6 +12,7 @@ from api.auth import require_store, roles
 from ledger.apikey import Principal
 from ledger.application import Ledger
 from ledger.commands import PostSale, RefundSale
+from ledger.nonmember import NonMemberRefundReceipt, NonMemberSaleReceipt
 from ledger.sale import RefundReceipt, SaleReceipt
 
 
@@ -26,9 +27,11 @@ class SalesController(Controller):
         ledger: NamedDependency[Ledger],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
-    ) -> Response[SaleReceipt]:
+    ) -> Response[SaleReceipt | NonMemberSaleReceipt]:
+        """A sale with `member_id: null` earns nothing: `points_earned` 0, `balance` null."""
         require_store(principal, data.store_id)
-        receipt, created = ledger.post_sale(data, principal.key_id, now)
+        post = ledger.post_sale if data.member_id is not None else ledger.post_non_member_sale
+        receipt, created = post(data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -45,7 +48,7 @@ class SalesController(Controller):
         ledger: NamedDependency[Ledger],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
-    ) -> Response[RefundReceipt]:
+    ) -> Response[RefundReceipt | NonMemberRefundReceipt]:
         require_store(principal, store_id)
         receipt, created = ledger.refund_sale(store_id, receipt_no, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

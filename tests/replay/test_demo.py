@@ -53,6 +53,8 @@ def test_a_small_demo_has_stores_tiers_and_every_kind_of_movement(settings: Sett
     assert counts["MemberEnrolled"] == result.members == RICH.members
     assert counts["SaleRecorded"] == counts["PointsAccrued"] == result.sales > 0
     assert counts["SaleRefunded"] == counts["PointsReversed"] == result.refunds > 0
+    assert counts["NonMemberSaleRecorded"] == result.non_member_sales > 0
+    assert counts["NonMemberSaleRefunded"] == result.non_member_refunds
     assert counts["PointsRedeemed"] == result.redemptions > 0
     assert counts["RedemptionVoided"] == result.voids > 0
     assert counts["PointsConverted"] == result.conversions > 0
