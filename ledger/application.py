@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
 from eventsourcing.utils import get_topic
 
 from ledger import (
@@ -32,6 +32,7 @@ from ledger import (
     ids,
     redemptions,
     rulebook,
+    sealing,
     settlement,
     store,
     tierreview,
@@ -133,6 +134,7 @@ HISTORIES_KEPT = 64  # members whose decoded events are kept for as-of questions
 RULES_TTL = 1.0
 KEYS_TTL = 1.0  # seconds a process may go on accepting a key it read (revocation takes ≤ 1 s)
 PRINCIPALS_KEPT = 10_000  # seconds another process may go on using the rule book it read
+CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
 _canonical = msgspec.json.Encoder(order="deterministic")
 
 project_member = projector(evolve_member)
@@ -162,7 +164,9 @@ class Ledger(Application[UUID]):
         self._principals: dict[str, tuple[float, Principal]] = {}
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
-        self._committer = GroupCommit(self.save)
+        self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
+        self._chains_lock = threading.Lock()
+        self._committer = GroupCommit(self._record_sealed)
         super().__init__(env=base | (env or {}))
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -175,11 +179,45 @@ class Ledger(Application[UUID]):
         if self._on_appended is not None:
             self._on_appended(len(recordings))
 
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save events atomically in a transaction of their own, sealed (`ledger.sealing`)."""
+        return self._record_sealed(*self._seal(objs), **kwargs)
+
+    def _record_sealed(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = super().save(*events, **kwargs)
+        self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
+        return recordings
+
+    def _seal(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        """`events` with their hashes. Each aggregate's first one chains to the hash of the
+        version before it: the one this process read (`_get`) or saved, else the stored one."""
+        heads: dict[UUID, tuple[int, str]] = {}
+        for event in events:
+            key = (event.originator_id, event.originator_version - 1)
+            if key[1] < 1 or key[0] in heads:
+                continue
+            with self._chains_lock:
+                chain = self._chains.get(key)
+            if chain is None:
+                stored = list(self.events.get(key[0], gt=key[1] - 1, lte=key[1]))
+                invariant(len(stored) == 1, f"{key[0]} v{key[1]} is stored before v{key[1] + 1}")
+                chain = getattr(stored[0], "chain", "")
+            heads[key[0]] = (key[1], chain)
+        return sealing.seal(events, heads)
+
+    def _remember(self, chains: Iterable[tuple[UUID, int, str]]) -> None:
+        with self._chains_lock:
+            for aggregate_id, version, chain in chains:
+                if chain:  # "" is a state snapshotted before events were sealed: read it again
+                    self._chains[(aggregate_id, version)] = chain
+            while len(self._chains) > CHAINS_KEPT:
+                del self._chains[next(iter(self._chains))]
+
     def _save(self, *events: DomainEvent) -> None:
-        """Save events atomically (in a group commit with other commands'), then snapshot any
-        member whose version crossed the interval (eventsourcing only snapshots aggregates it
-        saved itself, and these are saved as events)."""
-        self._committer.save(events)
+        """Save events sealed and atomically (in a group commit with other commands'), then
+        snapshot any member whose version crossed the interval (eventsourcing only snapshots
+        aggregates it saved itself, and these are saved as events)."""
+        self._committer.save(self._seal(events))
         for event in events:
             if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 self.take_snapshot(
@@ -190,9 +228,11 @@ class Ledger(Application[UUID]):
 
     def _get(self, aggregate_id: UUID, evolve: Evolve[A]) -> A | None:
         try:
-            return self.repository.get(aggregate_id, projector_func=projector(evolve))
+            found: A = self.repository.get(aggregate_id, projector_func=projector(evolve))
         except AggregateNotFoundError:
             return None
+        self._remember([(found.id, found.version, found.chain)])
+        return found
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run `attempt` until it saves without a version clash (bounded), mapping outages to 503."""
