@@ -376,14 +376,45 @@ class Ledger(Application[UUID]):
         settlement.check_period(period)
         zone = ZoneInfo(self.settings.timezone)
 
+        created = False
+
         def attempt() -> tuple[settlement.CloseReceipt, bool]:
+            nonlocal created
             current = self._get(ids.settlement_period_id(period), settlement.evolve)
-            event, receipt = settlement.close(current, period, zone, operator, now)
-            if event is not None:
-                self.save(event)
-            return receipt, event is not None
+            closing, _ = settlement.close(current, period, zone, operator, now)
+            if closing is not None:
+                self.save(closing)
+                created = True
+                current = settlement.evolve(None, closing)
+            invariant(current is not None, "the month is closed")
+            digested = settlement.record_digest(current, self.month_digest(period))  # type: ignore[arg-type]
+            if digested is not None:
+                self.save(digested)
+                current = settlement.evolve(current, digested)
+            return settlement.receipt(current), created  # type: ignore[arg-type]
 
         return self._retrying(attempt)
+
+    def settlement_log(self) -> Iterator[DomainEvent]:
+        """The events that decide settlement months and their digests, in log order."""
+        topics = [get_topic(t) for t in settlement.DIGESTED]
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, RUN_PAGE, topics=topics)
+            for notification in page:
+                yield cast("DomainEvent", self.mapper.to_domain_event(notification))
+            if len(page) < RUN_PAGE:
+                return
+            start = page[-1].id + 1
+
+    def month_digest(self, period: str) -> settlement.Digest:
+        """The digest of a closed month, computed from the log (it is read to the close)."""
+        digests = settlement.MonthDigests()
+        for event in self.settlement_log():
+            digests.add(event)
+            if period in digests.closed:
+                return digests.closed[period]
+        raise InvalidInput(f"{period} is not closed", field="period")
 
     def log_position(self) -> int:
         """The id of the log's last event (0 when empty): what projections catch up to."""
