@@ -166,7 +166,20 @@ def test_an_edit_resealed_along_its_chain_is_caught_by_the_closed_months_digest(
     assert f"digest: {PERIOD} recorded " in out and "1 wrong" in out
 
 
-def test_concurrent_commands_keep_every_chain_whole(settings: Settings) -> None:
+def _sale(n: int, card: str, now: datetime) -> PostSale:
+    return PostSale(
+        store_id="S1",
+        receipt_no=f"R{n}",
+        member_id=card,
+        occurred_at=now - timedelta(minutes=1),
+        lines=[SaleLine(sku="A", amount_fen=10_000 + n, category="otc")],
+    )
+
+
+def test_concurrent_commands_and_snapshots_keep_every_chain_whole(settings: Settings) -> None:
+    """Four threads post sales for three members (group commits of several commands, clashes
+    retried); each passes a snapshot; an expiry run saves several lots of one member at once; a
+    fresh process goes on from the snapshot."""
     now = datetime.now(UTC)
     ledger = Ledger(settings)
     try:
@@ -176,26 +189,20 @@ def test_concurrent_commands_keep_every_chain_whole(settings: Settings) -> None:
         ledger.configure_store("S1", RegisterStore(name="One", kind="franchise"), "t")
         for card in ("M1", "M2", "M3"):
             ledger.enrol(EnrolMember(member_id=card, store_id="S1"), "t", now)
-
-        def sale(n: int) -> None:
-            ledger.post_sale(
-                PostSale(
-                    store_id="S1",
-                    receipt_no=f"R{n}",
-                    member_id=f"M{n % 3 + 1}",
-                    occurred_at=now - timedelta(minutes=1),
-                    lines=[SaleLine(sku="A", amount_fen=10_000 + n, category="otc")],
-                ),
-                "op",
-                now,
-            )
-
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            list(pool.map(sale, range(90)))
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sales = [_sale(n, f"M{n % 3 + 1}", now) for n in range(306)]
+            list(pool.map(lambda sale: ledger.post_sale(sale, "op", now), sales))
+        assert ledger.snapshots is not None
+        assert list(ledger.snapshots.get(ledger.member_key("M1")))  # past version 100
         later = now + timedelta(days=800)
         assert ledger.expire_points(later, "t", later).lots_expired > 3  # several per member
-        report = check_chains(stored_rows(ledger), plain(ledger))
     finally:
         ledger.close()
+    restarted = Ledger(settings)
+    try:
+        restarted.post_sale(_sale(1_000, "M1", later), "op", later)
+        report = check_chains(stored_rows(restarted), plain(restarted))
+    finally:
+        restarted.close()
     assert report.broken == 0 and report.first == []
-    assert report.events > 90 * 2 + 3
+    assert report.events > 306 * 2 + 3
