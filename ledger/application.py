@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
 from eventsourcing.utils import get_topic
 
 from ledger import (
@@ -33,6 +33,7 @@ from ledger import (
     privacy,
     redemptions,
     rulebook,
+    sealing,
     settlement,
     store,
     tierreview,
@@ -152,6 +153,7 @@ HISTORIES_KEPT = 64  # members whose decoded events are kept for as-of questions
 RULES_TTL = 1.0
 KEYS_TTL = 1.0  # seconds a process may go on accepting a key it read (revocation takes ≤ 1 s)
 PRINCIPALS_KEPT = 10_000  # seconds another process may go on using the rule book it read
+CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
 _canonical = msgspec.json.Encoder(order="deterministic")
 
 project_member = projector(evolve_member)
@@ -183,7 +185,9 @@ class Ledger(Application[UUID]):
         self._principals: dict[str, tuple[float, Principal]] = {}
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
-        self._committer = GroupCommit(self.save)
+        self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
+        self._chains_lock = threading.Lock()
+        self._committer = GroupCommit(self._record_sealed)
         super().__init__(env=base | (env or {}))
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
 
@@ -197,11 +201,45 @@ class Ledger(Application[UUID]):
         if self._on_appended is not None:
             self._on_appended(len(recordings))
 
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save events atomically in a transaction of their own, sealed (`ledger.sealing`)."""
+        return self._record_sealed(*self._seal(objs), **kwargs)
+
+    def _record_sealed(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = super().save(*events, **kwargs)
+        self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
+        return recordings
+
+    def _seal(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        """`events` with their hashes. Each aggregate's first one chains to the hash of the
+        version before it: the one this process read (`_get`) or saved, else the stored one."""
+        heads: dict[UUID, tuple[int, str]] = {}
+        for event in events:
+            key = (event.originator_id, event.originator_version - 1)
+            if key[1] < 1 or key[0] in heads:
+                continue
+            with self._chains_lock:
+                chain = self._chains.get(key)
+            if chain is None:
+                stored = list(self.events.get(key[0], gt=key[1] - 1, lte=key[1]))
+                invariant(len(stored) == 1, f"{key[0]} v{key[1]} is stored before v{key[1] + 1}")
+                chain = getattr(stored[0], "chain", "")
+            heads[key[0]] = (key[1], chain)
+        return sealing.seal(events, heads)
+
+    def _remember(self, chains: Iterable[tuple[UUID, int, str]]) -> None:
+        with self._chains_lock:
+            for aggregate_id, version, chain in chains:
+                if chain:  # "" is a state snapshotted before events were sealed: read it again
+                    self._chains[(aggregate_id, version)] = chain
+            while len(self._chains) > CHAINS_KEPT:
+                del self._chains[next(iter(self._chains))]
+
     def _save(self, *events: DomainEvent) -> None:
-        """Save events atomically (in a group commit with other commands'), then snapshot any
-        member whose version crossed the interval (eventsourcing only snapshots aggregates it
-        saved itself, and these are saved as events)."""
-        self._committer.save(events)
+        """Save events sealed and atomically (in a group commit with other commands'), then
+        snapshot any member whose version crossed the interval (eventsourcing only snapshots
+        aggregates it saved itself, and these are saved as events)."""
+        self._committer.save(self._seal(events))
         for event in events:
             if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 self.take_snapshot(
@@ -212,9 +250,11 @@ class Ledger(Application[UUID]):
 
     def _get(self, aggregate_id: UUID, evolve: Evolve[A]) -> A | None:
         try:
-            return self.repository.get(aggregate_id, projector_func=projector(evolve))
+            found: A = self.repository.get(aggregate_id, projector_func=projector(evolve))
         except AggregateNotFoundError:
             return None
+        self._remember([(found.id, found.version, found.chain)])
+        return found
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run `attempt` until it saves without a version clash (bounded), mapping outages to 503."""
@@ -420,14 +460,45 @@ class Ledger(Application[UUID]):
         settlement.check_period(period)
         zone = ZoneInfo(self.settings.timezone)
 
+        created = False
+
         def attempt() -> tuple[settlement.CloseReceipt, bool]:
+            nonlocal created
             current = self._get(ids.settlement_period_id(period), settlement.evolve)
-            event, receipt = settlement.close(current, period, zone, operator, now)
-            if event is not None:
-                self.save(event)
-            return receipt, event is not None
+            closing, _ = settlement.close(current, period, zone, operator, now)
+            if closing is not None:
+                self.save(closing)
+                created = True
+                current = settlement.evolve(None, closing)
+            invariant(current is not None, "the month is closed")
+            digested = settlement.record_digest(current, self.month_digest(period))  # type: ignore[arg-type]
+            if digested is not None:
+                self.save(digested)
+                current = settlement.evolve(current, digested)
+            return settlement.receipt(current), created  # type: ignore[arg-type]
 
         return self._retrying(attempt)
+
+    def settlement_log(self) -> Iterator[DomainEvent]:
+        """The events that decide settlement months and their digests, in log order."""
+        topics = [get_topic(t) for t in settlement.DIGESTED]
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, RUN_PAGE, topics=topics)
+            for notification in page:
+                yield cast("DomainEvent", self.mapper.to_domain_event(notification))
+            if len(page) < RUN_PAGE:
+                return
+            start = page[-1].id + 1
+
+    def month_digest(self, period: str) -> settlement.Digest:
+        """The digest of a closed month, computed from the log (it is read to the close)."""
+        digests = settlement.MonthDigests()
+        for event in self.settlement_log():
+            digests.add(event)
+            if period in digests.closed:
+                return digests.closed[period]
+        raise InvalidInput(f"{period} is not closed", field="period")
 
     def log_position(self) -> int:
         """The id of the log's last event (0 when empty): what projections catch up to."""

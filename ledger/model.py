@@ -22,11 +22,13 @@ def now_utc() -> datetime:
 
 
 class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """Every stored event: which aggregate, which version, when the ledger recorded it."""
+    """Every stored event: which aggregate, which version, when the ledger recorded it, and
+    its hash chained to the aggregate's previous event (`ledger.sealing`; set when saved)."""
 
     originator_id: UUID
     originator_version: int
     timestamp: datetime = msgspec.field(default_factory=now_utc)
+    chain: str = ""
 
 
 class Aggregate(msgspec.Struct, kw_only=True):
@@ -36,6 +38,7 @@ class Aggregate(msgspec.Struct, kw_only=True):
     version: int
     created_on: datetime
     modified_on: datetime
+    chain: str = ""  # the hash of the last event folded in: what the next one chains to
 
     def next_event_fields(self) -> dict[str, object]:
         return {"originator_id": self.id, "originator_version": self.version + 1}
@@ -94,6 +97,7 @@ def projector(evolve: Evolve[A]) -> Callable[[A | None, Iterable[DomainEvent]], 
             state = evolve(state, event)
             state.version = event.originator_version
             state.modified_on = event.timestamp
+            state.chain = event.chain
         return state
 
     return project

@@ -24,7 +24,7 @@ from ledger.chaintime import month_of
 from ledger.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
 from ledger.member import RedemptionVoided as Voided
 from ledger.rulebook import RuleSetPublished
-from ledger.settlement import PeriodClosed, next_period
+from ledger.settlement import PeriodClosed, first_open
 from ledger.store import StoreConfigured
 from projections.sqlview import (
     Cursor,
@@ -205,10 +205,7 @@ class SettlementView(SqlView):
 
     def _period(self, cursor: Cursor, period: str) -> tuple[str, bool]:
         """The first open month from `period` on, and whether that is a later one."""
-        closed = self._closed(cursor)
-        moved = period
-        while moved in closed:
-            moved = next_period(moved)
+        moved = first_open(period, self._closed(cursor))
         return moved, moved != period
 
     # -- reading ---------------------------------------------------------------------------

@@ -5,8 +5,10 @@ apart from the API, rebuilding and checking their views, and a member's state at
   (SIGTERM/SIGINT): run it beside API processes started with `LEDGER_PROJECTIONS=off`.
 - `rebuild [NAME…]` empties the views and replays the whole log into them. Stop whatever runs
   those projections first (an API with inline projections, or `ledger project`).
-- `verify` replays the log into scratch views (`verify_*`) and compares them, table by table,
-  with the live ones at the same log position; exit 1 and the first differences if any.
+- `verify` checks every aggregate's hash chain and every closed month's digest
+  (`replay_tools.tamper`), then replays the log into scratch views (`verify_*`) and compares
+  them, table by table, with the live ones at the same log position; exit 1 and the first
+  broken link or differences if any. `--chains-only` skips the views.
 - `as-of MEMBER TIME` prints the member's balance, lots and tier at business time TIME.
 """
 
@@ -27,6 +29,7 @@ from ledger.settings import Settings
 from projections.runtime import PROJECTIONS, Projections
 from projections.sqlview import Row
 from replay_tools.progress import progress, summary
+from replay_tools.tamper import check_chains, check_digests, plain, stored_rows
 
 VERIFY_PREFIX = "verify_"
 VERIFY_ATTEMPTS = 5
@@ -110,9 +113,45 @@ def _compare(table: str, live: list[Row], rebuilt: list[Row]) -> list[str]:
     return out
 
 
+def _verify_seals(settings: Settings, head: int) -> bool:
+    """The chains and the closed months' digests; prints what is broken, True if nothing."""
+    ledger = Ledger(settings)
+    started = time.perf_counter()
+    try:
+        with progress("verify: chains", total=head) as tracker:
+            chains = check_chains(
+                stored_rows(ledger),
+                plain(ledger),
+                shown=DIFFERENCES_SHOWN,
+                progress=lambda done: tracker.advance(done - tracker.done),
+            )
+        months, digests = check_digests(ledger)
+    finally:
+        ledger.close()
+    elapsed = time.perf_counter() - started
+    for link in chains.first:
+        sys.stdout.write(link.line() + "\n")
+    for line in digests[:DIFFERENCES_SHOWN]:
+        sys.stdout.write(line + "\n")
+    summary(
+        f"verify: chains of {chains.aggregates} aggregates over {chains.events} events: "
+        + (f"{chains.broken} broken" if chains.broken else "intact")
+        + f"; digests of {months} closed months: "
+        + (f"{len(digests)} wrong" if digests else "match")
+        + f" ({elapsed:.1f} s)"
+    )
+    return not chains.broken and not digests
+
+
 def _verify(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     head = _head(settings)
+    sealed = _verify_seals(settings, head)
+    views = 0 if args.chains_only else _verify_views(args, settings, head)
+    return 0 if sealed and views == 0 else 1
+
+
+def _verify_views(args: argparse.Namespace, settings: Settings, head: int) -> int:
     live = Projections(settings, _names(args))
     scratch = Projections(settings, _names(args), prefix=VERIFY_PREFIX)
     started = time.perf_counter()
@@ -186,8 +225,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     rebuild = commands.add_parser("rebuild", help="drop views and rebuild them from the log")
     rebuild.add_argument("projections", nargs="*", metavar="PROJECTION", help=f"one of {choices}")
     rebuild.set_defaults(run=_rebuild)
-    verify = commands.add_parser("verify", help="compare the views with a fresh replay")
+    verify = commands.add_parser(
+        "verify",
+        help="check the hash chains, the closed months' digests, and the views against a replay",
+    )
     verify.add_argument("projections", nargs="*", metavar="PROJECTION", help=f"one of {choices}")
+    verify.add_argument(
+        "--chains-only", action="store_true", help="check the hash chains and digests only"
+    )
     verify.set_defaults(run=_verify)
     as_of = commands.add_parser("as-of", help="a member's state at a business time")
     as_of.add_argument("member", metavar="MEMBER")

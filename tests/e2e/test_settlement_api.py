@@ -116,6 +116,7 @@ def test_closing_a_month_and_late_arrivals(
     period, finance = month(past), chain.finance()
     first = chain.client.post(f"/v1/settlements/{period}/close", headers=finance)
     assert first.status_code == 201, first.text
+    assert len(first.json()["digest"]) == 64 and first.json()["events_digested"] == 1
     again = chain.client.post(f"/v1/settlements/{period}/close", headers=finance)
     assert again.status_code == 200 and again.json() == first.json()
     current = month(datetime.now(UTC))

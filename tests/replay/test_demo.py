@@ -82,15 +82,15 @@ def test_a_small_demo_has_stores_tiers_and_every_kind_of_movement(settings: Sett
 
 def _stable(ledger: Ledger) -> list[tuple[str, Any]]:
     """The log as (event class, event state) without what a rerun cannot reproduce: the
-    recorded `timestamp` of every event, the `occurred_at` of a void (the application
-    stamps voids with its own now), and the ciphertext of personal data (a random key and nonce
-    per member: only whether there is any is compared). Everything else is compared, ids
-    included: they are uuid5 of card, store and receipt numbers, and keyed hashes under the
-    same master key."""
+    recorded `timestamp` of every event (and so its hash, `chain`), the `occurred_at` of a
+    void (the application stamps voids with its own now), and the ciphertext of personal data
+    (a random key and nonce per member: only whether there is any is compared). Everything
+    else is compared, ids included: they are uuid5 of card, store and receipt numbers, and
+    keyed hashes under the same master key."""
     out = []
     for name, event in _events(ledger):
         state = msgspec.to_builtins(event)
-        del state["timestamp"]
+        del state["timestamp"], state["chain"]
         if name in ("RedemptionVoided", "RedemptionVoidRecorded"):
             del state["occurred_at"]
         if name == "MemberEnrolled":

@@ -1,0 +1,121 @@
+"""The hash chain (`ledger.sealing`) and the month digests (`ledger.settlement.MonthDigests`)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import msgspec
+import pytest
+from eventsourcing.utils import get_topic
+
+from ledger import sealing
+from ledger.member import PointsConverted
+from ledger.model import DomainEvent
+from ledger.settlement import Digest, MonthDigests, PeriodClosed
+
+pytestmark = pytest.mark.unit
+AT = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # 2026-02-01 04:00 in Shanghai
+
+
+class Noted(DomainEvent, frozen=True, kw_only=True):
+    text: str
+
+
+def _stored(event: DomainEvent) -> bytes:
+    return msgspec.json.encode(event)  # what the mapper stores
+
+
+def _walk(events: list[DomainEvent]) -> str:
+    prev = sealing.GENESIS
+    for event in events:
+        prev = sealing.check(
+            prev,
+            event.originator_id,
+            event.originator_version,
+            get_topic(type(event)),
+            _stored(event),
+        )
+    return prev
+
+
+def test_each_event_chains_to_its_aggregates_previous_one() -> None:
+    a, b = uuid4(), uuid4()
+    batch = [
+        Noted(originator_id=a, originator_version=1, text="a1"),
+        Noted(originator_id=b, originator_version=1, text="b1"),
+        Noted(originator_id=a, originator_version=2, text="a2"),
+    ]
+    heads: dict[UUID, tuple[int, str]] = {}
+    first = sealing.seal(batch, heads)
+    assert all(len(e.chain) == sealing.HASH_CHARS for e in first)
+    assert heads[a] == (2, first[2].chain) and heads[b] == (1, first[1].chain)
+    later = sealing.seal([Noted(originator_id=a, originator_version=3, text="a3")], heads)
+    assert _walk([first[0], first[2], *later]) == later[0].chain
+    assert _walk([first[1]]) == first[1].chain
+
+
+def test_the_hash_covers_the_body_the_version_the_topic_and_the_predecessor() -> None:
+    event = sealing.seal([Noted(originator_id=uuid4(), originator_version=1, text="x")], {})[0]
+    state = _stored(event)
+    topic = get_topic(Noted)
+    assert sealing.check("", event.originator_id, 1, topic, state) == event.chain
+    for prev, version, what, stored in [
+        ("", 1, topic, state.replace(b'"text":"x"', b'"text":"y"')),
+        ("", 2, topic, state),
+        ("", 1, get_topic(PeriodClosed), state),
+        ("0" * 64, 1, topic, state),
+    ]:
+        with pytest.raises(sealing.ChainBroken):
+            sealing.check(prev, event.originator_id, version, what, stored)
+
+
+def test_an_unsealed_or_malformed_event_is_broken() -> None:
+    bare = _stored(Noted(originator_id=uuid4(), originator_version=1, text="x"))
+    with pytest.raises(sealing.ChainBroken, match="malformed"):
+        sealing.unsealed(bare)
+    with pytest.raises(sealing.ChainBroken, match="no hash"):
+        sealing.unsealed(b'{"originator_id":"x"}')
+
+
+def test_sealing_needs_the_previous_hash_beyond_version_one() -> None:
+    later = Noted(originator_id=uuid4(), originator_version=2, text="x")
+    with pytest.raises(KeyError):
+        sealing.seal([later], {})
+    with pytest.raises(KeyError):
+        sealing.seal([later], {later.originator_id: (3, "0" * 64)})
+
+
+def test_a_month_digest_covers_its_events_and_late_ones_go_to_the_next_open_month() -> None:
+    def converted(month_day: datetime, chain: str) -> PointsConverted:
+        return PointsConverted(
+            originator_id=uuid4(),
+            originator_version=2,
+            chain=chain,
+            store_id="S1",
+            reference="C1",
+            occurred_at=month_day,
+            points=100,
+            credited_fen=100,
+            takes=[],
+            rule_version=1,
+            operator="t",
+        )
+
+    def closed(period: str) -> PeriodClosed:
+        return PeriodClosed(
+            originator_id=uuid4(), originator_version=1, period=period, closed_at=AT, operator="t"
+        )
+
+    digests = MonthDigests()
+    for event in [
+        converted(datetime(2026, 1, 10, tzinfo=UTC), "a"),
+        converted(AT, "b"),  # February in chain time
+        closed("2026-01"),
+        converted(datetime(2026, 1, 11, tzinfo=UTC), "c"),  # late: February
+        closed("2026-02"),
+    ]:
+        digests.add(event)
+    assert digests.closed["2026-01"] == Digest(hashlib.sha256(b"a").hexdigest(), 1)
+    assert digests.closed["2026-02"] == Digest(hashlib.sha256(b"bc").hexdigest(), 2)
