@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from api.console import console_routes, template_config
 from api.controllers.admin import AdminRunsController
 from api.controllers.keys import ApiKeysController
 from api.controllers.members import MembersController
@@ -94,6 +95,7 @@ def create_app(
             ReportsController,
             HealthController,
             MetricsController,
+            *console_routes(settings),
         ],
         lifespan=[lifespan],
         dependencies={
@@ -117,4 +119,5 @@ def create_app(
             render_plugins=[JsonRenderPlugin(path="/")],
         ),
         request_max_body_size=settings.max_body_bytes,
+        template_config=template_config(ZoneInfo(settings.timezone)),
     )
