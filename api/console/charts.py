@@ -9,7 +9,7 @@ from datetime import datetime
 
 import msgspec
 
-WIDTH, HEIGHT = 720, 240
+WIDTH, HEIGHT = 720, 200
 LEFT, RIGHT, TOP, BOTTOM = 72, 16, 12, 28  # margins for the axes' labels
 TICKS = 4
 

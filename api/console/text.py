@@ -12,6 +12,8 @@ DEFAULT_LANGUAGE = "zh-CN"
 # key: (zh-CN, en)
 _LABELS: dict[str, tuple[str, str]] = {
     "title": ("会员积分控制台", "Points console"),
+    "colon": ("：", ": "),
+    "comma": ("，", ", "),
     "nav_members": ("会员查询", "Members"),
     "nav_finance": ("财务", "Finance"),
     "nav_operations": ("运营", "Operations"),
@@ -104,6 +106,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "as_of": ("历史时点余额", "Balance as of a date"),
     "as_of_date": ("日期（当日结束，连锁时区）", "Date (end of day, chain time)"),
     "show": ("查看", "Show"),
+    "as_of_time": ("时点", "As of"),
     "as_of_result": ("{when} 时的余额", "Balance at {when}"),
     "chart_balance": ("积分余额走势", "Balance over time"),
     "no_chart": ("还没有可画的数据。", "Nothing to chart yet."),
@@ -145,6 +148,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "issued": ("发放", "Issued"),
     "redeemed": ("兑换（含转储值）", "Redeemed (incl. stored value)"),
     "converted": ("转储值", "Converted"),
+    "per_month": ("每月明细", "Per month"),
     # operations
     "lag": ("投影延迟", "Projection lag"),
     "projection": ("投影", "Projection"),

@@ -103,6 +103,9 @@ def test_the_member_page_explains_the_history_and_the_adjustment_form_posts_once
     accrual = next(e for e in history if e["type"] == "PointsAccrued")
     member = chain.member("M1")
 
+    steps = client.app.state.queries.balance_steps("M1")
+    assert [s.balance for s in steps][-1] == history[0]["balance_after"] == member["points"]
+
     sign_in(client, chain.service())
     page = client.get("/console/members?card=M1")
     assert page.status_code == 200
@@ -133,6 +136,9 @@ def test_the_finance_page_and_csv_match_the_api(client: Client, chain: Chain) ->
     period = datetime.fromisoformat(occurred_at).astimezone(SHANGHAI).strftime("%Y-%m")
     api = client.get(f"/v1/settlements/{period}", headers=chain.finance())
     api_csv = client.get(f"/v1/settlements/{period}?format=csv", headers=chain.finance()).text
+
+    (month,) = client.app.state.queries.points_by_month(period, period)
+    assert month.points_issued == api.json()["totals"]["points_issued"] == sale["points_earned"]
 
     sign_in(client, chain.finance())
     page = client.get(f"/console/finance?period={period}")
