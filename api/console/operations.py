@@ -1,9 +1,10 @@
 """The operations page: how far each projection lags the log, and (once the analytics query
 ships) member analytics per store.
 
-The analytics table plugs in here: `analytics_table(rows)` turns the rows of the analytics
-Struct (one per store) into a table of labelled, formatted cells, and the template's
-`analytics` block draws it. It computes nothing: every figure is the Struct's own."""
+The analytics table plugs in here: `analytics_table(report)` turns the analytics Struct (its
+rows, one per store, are its first field holding a list of Structs) into a table of formatted
+cells, and the template's `analytics` block draws it. It computes nothing: every figure is the
+Struct's own."""
 
 from __future__ import annotations
 
@@ -40,8 +41,17 @@ def cell(field: str, value: Any) -> str:
     return str(value)
 
 
-def analytics_table(rows: Sequence[msgspec.Struct]) -> Table:
-    """The analytics Struct's rows (one per store) as a table, columns in field order."""
+def _rows(report: msgspec.Struct) -> list[msgspec.Struct]:
+    for value in msgspec.structs.asdict(report).values():
+        if isinstance(value, list) and all(isinstance(v, msgspec.Struct) for v in value):
+            return value
+    return [report]  # a Struct of one store's figures
+
+
+def analytics_table(report: msgspec.Struct | Sequence[msgspec.Struct]) -> Table:
+    """The analytics report (or its rows) as a table, one row per store, columns in field
+    order."""
+    rows = _rows(report) if isinstance(report, msgspec.Struct) else list(report)
     if not rows:
         return Table(columns=[], rows=[])
     columns = list(msgspec.structs.asdict(rows[0]))
@@ -61,7 +71,7 @@ class OperationsPage(Controller):
         queries: NamedDependency[Queries],
     ) -> Template:
         viewer.require("operations")
-        # Analytics plug in here: analytics_table(queries.analytics(period, store_id).rows)
-        # once `Queries.analytics` exists; until then the template says it is coming.
+        # Analytics plug in here: analytics_table(queries.analytics(period, store_id)) once
+        # `Queries.analytics` exists (with a period picker); until then the page says so.
         analytics: Table | None = None
         return page(request, viewer, "operations.html", lag=queries.lag(), analytics=analytics)

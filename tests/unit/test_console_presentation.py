@@ -14,6 +14,8 @@ import pytest
 from api.console import text
 from api.console.charts import HEIGHT, LEFT, RIGHT, TOP, WIDTH, Scale, balance_line, grouped_bars
 from api.console.operations import analytics_table
+from api.console.render import template_config
+from projections.queries import LagReport
 
 pytestmark = pytest.mark.unit
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -92,6 +94,11 @@ class StoreFigures(msgspec.Struct, frozen=True, kw_only=True):
     ticket_size_fen: int | None
 
 
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    period: str
+    stores: list[StoreFigures]
+
+
 def test_the_analytics_table_formats_whatever_rows_it_is_given() -> None:
     row = StoreFigures(
         store_id="S1",
@@ -101,7 +108,28 @@ def test_the_analytics_table_formats_whatever_rows_it_is_given() -> None:
         member_sales_fen=987654,
         ticket_size_fen=None,
     )
-    table = analytics_table([row])
+    table = analytics_table(Report(period="2026-11", stores=[row]))
     assert table.columns == list(msgspec.structs.asdict(row))
     assert table.rows == [["S1", "1,234", "45.7%", "10.0%", "¥9,876.54", "—"]]
-    assert analytics_table([]).rows == []
+    assert analytics_table([row]) == table
+    assert analytics_table(Report(period="2026-11", stores=[])).rows == []
+
+
+def test_the_operations_page_draws_the_analytics_table_in_its_block() -> None:
+    template = template_config(SHANGHAI).engine_instance.get_template("operations.html")
+    row = StoreFigures(
+        store_id="S1",
+        active_members=3,
+        active_ratio=Decimal("0.5"),
+        churn_rate="0.25",
+        member_sales_fen=100,
+        ticket_size_fen=50,
+    )
+    shared: dict[str, object] = {"t": text.labels("en"), "lang": "en", "here": "/console"}
+    shared["other_lang"] = "zh-CN"
+    shared |= {"viewer": None, "role": None, "nav": [], "csrf": "x", "flash": None}
+    shared |= {"projection_name": str, "lag": LagReport(head=0, views=[])}
+    html = template.render(**shared, analytics=analytics_table([row]))
+    assert "<th>churn_rate</th>" in html and "<td>25.0%</td>" in html
+    assert "analytics query ships" not in html
+    assert "analytics query ships" in template.render(**shared, analytics=None)
