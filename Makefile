@@ -8,7 +8,7 @@ PORT ?= 8000
 # Under CI the property and API-fuzz tests run a bounded number of examples.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup serve test lint postgres clean lock bench
+.PHONY: setup serve test lint postgres clean lock bench browser screenshots
 
 setup: $(STAMP)
 
@@ -28,8 +28,19 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1
 
-test: setup postgres
+test: setup postgres browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian's Chromium and CJK fonts for the console's browser tests (tests/browser, Playwright
+# driving /usr/bin/chromium); installed if missing, never a browser download.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || apt-get install -y $(BROWSER_PACKAGES) || \
+		{ apt-get update && apt-get install -y $(BROWSER_PACKAGES); }
+
+# PNGs of each console page on a served demo chain, into docs/screenshots/.
+screenshots: setup browser
+	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
 lint: setup
 	$(BIN)/ruff check .

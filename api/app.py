@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from api.console import console_routes, template_config
 from api.controllers.admin import AdminRunsController
 from api.controllers.analytics import AnalyticsController
 from api.controllers.keys import ApiKeysController
@@ -96,6 +97,7 @@ def create_app(
             AnalyticsController,
             HealthController,
             MetricsController,
+            *console_routes(settings),
         ],
         lifespan=[lifespan],
         dependencies={
@@ -119,4 +121,5 @@ def create_app(
             render_plugins=[JsonRenderPlugin(path="/")],
         ),
         request_max_body_size=settings.max_body_bytes,
+        template_config=template_config(ZoneInfo(settings.timezone)),
     )

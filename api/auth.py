@@ -19,7 +19,8 @@ from ledger.apikey import Principal
 from ledger.application import Ledger
 from ledger.commands import Role
 
-PUBLIC_PATHS = ["^/health$", "^/metrics$", "^/schema"]
+# /console authenticates by its own session cookie (api/console/session.py), not by Bearer.
+PUBLIC_PATHS = ["^/health$", "^/metrics$", "^/schema", "^/console(/|$)"]
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):

@@ -45,6 +45,13 @@ class HistoryQuery(msgspec.Struct, frozen=True, kw_only=True):
     as_of: datetime | None = None  # entries with occurred_at <= as_of
 
 
+class BalanceStep(msgspec.Struct, frozen=True, kw_only=True):
+    """The member's balance right after an entry, in business-time order (a chart's point)."""
+
+    occurred_at: datetime
+    balance: int
+
+
 class Liability(msgspec.Struct, frozen=True, kw_only=True):
     points: int  # Σ over members of their positive balance (a member in debt owes, not is owed)
     members: int  # members with a positive balance
@@ -141,6 +148,31 @@ class HistoryView(SqlView):
             )
             row = cursor.one()
         return Liability(points=int(row[0]) if row else 0, members=int(row[1]) if row else 0)
+
+    def balance_steps(self, member: str, limit: int) -> list[BalanceStep]:
+        """The balance after each of the member's last `limit` entries by business time
+        (`occurred_at`, then log order), oldest first; the balance before them is the sum of the
+        member's other entries, so a long history is cut at its start, never miscounted."""
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT occurred_at, points_delta FROM {entries} WHERE member_id = ? "
+                "ORDER BY occurred_at DESC, seq DESC LIMIT ?",
+                (member, limit),
+            )
+            rows = cursor.all()
+            cursor.execute(
+                "SELECT COALESCE(SUM(points_delta), 0) FROM {entries} WHERE member_id = ?",
+                (member,),
+            )
+            total = cursor.one()
+        balance = (int(total[0]) if total else 0) - sum(int(r[1]) for r in rows)
+        steps = []
+        for occurred_at, delta in reversed(rows):
+            balance += int(delta)
+            steps.append(
+                BalanceStep(occurred_at=datetime.fromisoformat(occurred_at), balance=balance)
+            )
+        return steps
 
     @staticmethod
     def _row(seq: int, balance_after: int, body: bytes | str) -> HistoryEntry:

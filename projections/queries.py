@@ -1,4 +1,5 @@
-"""The read side the back office asks: audit trail, settlement, liability, reminders, card stock.
+"""The read side the back office asks: audit trail, settlement, liability, reminders, card stock,
+and the figures the console charts (a member's balance over time, points per month, lag).
 
 Each answer comes from a projection's view (so it may lag the log by the projection delay,
 shown on `/metrics`), joined with what only the ledger knows (a card's member id, the rule
@@ -18,17 +19,19 @@ import structlog
 from ledger.application import Ledger, RunResult
 from ledger.commands import Identifier, checked
 from ledger.errors import InvalidInput
-from ledger.settlement import check_period
+from ledger.settlement import check_period, next_period
 from projections.analytics_report import AnalyticsReport
-from projections.history import HistoryEntry, HistoryQuery
+from projections.history import BalanceStep, HistoryEntry, HistoryQuery
 from projections.members import CardStock, ExpiringMember
 from projections.runtime import Projections
-from projections.settlement import SettlementReport, fen
+from projections.settlement import MonthPoints, SettlementReport, fen
 from projections.sqlview import TRACKED_APPLICATION
 
 HISTORY_LIMIT_MAX = 200
 REMINDER_DAYS_MAX = 366
 PAGE_MAX = 1_000
+STEPS_MAX = 5_000  # a member's balance chart: their last entries by business time
+MONTHS_MAX = 60
 CATCH_UP_SECONDS = 30.0
 STALL_SECONDS = 1.0  # a view that has not moved for this long is not being followed
 log = structlog.get_logger("ledger.queries")
@@ -62,6 +65,17 @@ class ExpiringPage(msgspec.Struct, frozen=True, kw_only=True):
     until: datetime
     items: list[ExpiringMember]
     next_cursor: int | None
+
+
+class ViewLag(msgspec.Struct, frozen=True, kw_only=True):
+    projection: str
+    position: int  # the last log position the view applied
+    lag_events: int  # events in the log it has not applied yet
+
+
+class LagReport(msgspec.Struct, frozen=True, kw_only=True):
+    head: int  # the log's last position
+    views: list[ViewLag]
 
 
 SETTLEMENT_COLUMNS = (
@@ -195,6 +209,37 @@ class Queries:
         return msgspec.structs.replace(
             report, view_position=position, lag_events=max(0, head - position)
         )
+
+    def balance_steps(self, card: str, limit: int = STEPS_MAX) -> list[BalanceStep]:
+        """The member's balance after each entry in business-time order (from the history view,
+        so it may lag the log), oldest first."""
+        if not 1 <= limit <= STEPS_MAX:
+            raise InvalidInput(f"limit must be 1..{STEPS_MAX}", field="limit")
+        return self.projections.history.balance_steps(str(self.ledger.member_key(card)), limit)
+
+    def points_by_month(self, first: str, last: str) -> list[MonthPoints]:
+        """Points issued, redeemed and converted in each settlement month `first..last` (every
+        month, zeros where nothing happened)."""
+        if check_period(first) > check_period(last):
+            raise InvalidInput("first must not be after last", field="first")
+        periods = [first]
+        while periods[-1] < last:
+            periods.append(next_period(periods[-1]))
+            if len(periods) > MONTHS_MAX:
+                raise InvalidInput(f"at most {MONTHS_MAX} months", field="first")
+        found = {m.period: m for m in self.projections.settlement.months(first, last)}
+        empty = {"points_issued": 0, "points_redeemed": 0, "points_converted": 0}
+        return [found.get(p) or MonthPoints(period=p, **empty) for p in periods]
+
+    def lag(self) -> LagReport:
+        """How far each view is behind the log (what `/metrics` shows as
+        `ledger_projection_lag_events`)."""
+        head = self.ledger.log_position()
+        views = [
+            ViewLag(projection=name, position=at, lag_events=max(head - at, 0))
+            for name, at in sorted(self.projections.positions().items())
+        ]
+        return LagReport(head=head, views=views)
 
     def card_stock(self, store_id: str, period: str | None) -> CardStock:
         self.ledger.require_store(store_id)

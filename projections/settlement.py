@@ -71,6 +71,15 @@ class SettlementReport(msgspec.Struct, frozen=True, kw_only=True):
     totals: SettlementTotals
 
 
+class MonthPoints(msgspec.Struct, frozen=True, kw_only=True):
+    """A settlement month's points over all stores (late rows in the month they settle in)."""
+
+    period: str
+    points_issued: int  # net of refund reversals
+    points_redeemed: int  # net of voids
+    points_converted: int  # to stored value
+
+
 def fen(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -238,6 +247,25 @@ class SettlementView(SqlView):
                 difference_fen=sum(r.difference_fen for r in rows),
             ),
         )
+
+    def months(self, first: str, last: str) -> list[MonthPoints]:
+        """Points issued, redeemed and converted per settlement month in `first..last` (only
+        months with rows). Columns are named: PostgreSQL's rows come as dicts."""
+        with self.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT period, SUM(points_issued) AS issued, SUM(points_redeemed) AS redeemed, "
+                "SUM(points_converted) AS converted FROM {rows} WHERE period >= ? AND period <= ? GROUP BY period ORDER BY period",
+                (first, last),
+            )
+            return [
+                MonthPoints(
+                    period=str(r[0]),
+                    points_issued=int(r[1]),
+                    points_redeemed=int(r[2]),
+                    points_converted=int(r[3]),
+                )
+                for r in cursor.all()
+            ]
 
     @staticmethod
     def _report_row(r: tuple[Any, ...], store: tuple[str, str | None] | None) -> SettlementRow:

@@ -1,0 +1,260 @@
+"""The console's words and numbers: labels in Chinese (the default) and English, amounts in fen
+shown as yuan with two decimals, instants in the chain's time zone. Pure presentation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+
+# key: (zh-CN, en)
+_LABELS: dict[str, tuple[str, str]] = {
+    "title": ("会员积分控制台", "Points console"),
+    "colon": ("：", ": "),
+    "comma": ("，", ", "),
+    "nav_members": ("会员查询", "Members"),
+    "nav_finance": ("财务", "Finance"),
+    "nav_operations": ("运营", "Operations"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出", "Sign out"),
+    "api_key": ("API 密钥", "API key"),
+    "sign_in_hint": (
+        "用客服、财务或管理员的 API 密钥登录。密钥只保存在加密的会话 Cookie 中。",
+        "Sign in with a service, finance or admin API key. It is kept only in an encrypted "
+        "session cookie.",
+    ),
+    "bad_key": ("密钥无效或已吊销。", "Unknown or revoked API key."),
+    "pos_refused": (
+        "收银终端（pos）密钥不能登录控制台。",
+        "A POS terminal key cannot sign in to the console.",
+    ),
+    "session_expired": ("会话已失效，请重新登录。", "The session has expired; sign in again."),
+    "csrf_failed": (
+        "表单已过期或来源不明（CSRF 校验失败），请重新打开页面再提交。",
+        "The form is stale or came from elsewhere (CSRF check failed); reload the page.",
+    ),
+    "forbidden": (
+        "此密钥的角色（{role}）无权查看此页面。",
+        "This key's role ({role}) may not see this page.",
+    ),
+    "signed_in_as": ("角色", "Role"),
+    "role_service": ("客服", "customer service"),
+    "role_finance": ("财务", "finance"),
+    "role_admin": ("管理员", "admin"),
+    "role_pos": ("收银", "POS"),
+    "language": ("English", "中文"),
+    # members
+    "card_number": ("会员卡号", "Card number"),
+    "find": ("查询", "Find"),
+    "member_not_found": ("未找到会员卡 {card}。", "No member with card {card}."),
+    "bad_card": ("卡号格式不正确。", "That is not a card number."),
+    "member": ("会员", "Member"),
+    "points": ("可用积分", "Points"),
+    "pending_points": ("待生效积分", "Pending points"),
+    "held_points": ("冻结积分", "Held points"),
+    "debt_points": ("欠分", "Debt"),
+    "stored_value": ("储值余额", "Stored value"),
+    "tier": ("等级", "Tier"),
+    "discount": ("折扣", "Discount"),
+    "tier_spend": ("等级累计消费（窗口内）", "Tier spend (in the window)"),
+    "next_tier": ("下一等级", "Next tier"),
+    "spend_needed": ("还需消费", "Spend needed"),
+    "top_tier": ("已是最高等级", "Highest tier"),
+    "enrolled_at": ("入会时间", "Enrolled"),
+    "home_store": ("开卡门店", "Home store"),
+    "lots": ("积分批次与有效期", "Lots and their expiry"),
+    "lot": ("批次", "Lot"),
+    "earned_at": ("获得时间", "Earned"),
+    "available_at": ("可用时间", "Available from"),
+    "expires_at": ("到期时间", "Expires"),
+    "remaining": ("剩余", "Remaining"),
+    "never": ("不过期", "never"),
+    "overdue": ("已到期，待清零", "due, not yet expired"),
+    "no_lots": ("没有剩余积分批次。", "No lot has points left."),
+    "history": ("积分明细", "History"),
+    "occurred_at": ("业务时间", "Business time"),
+    "recorded_at": ("记录时间", "Recorded"),
+    "type": ("类型", "Type"),
+    "store": ("门店", "Store"),
+    "reference": ("单号", "Reference"),
+    "delta": ("变动", "Change"),
+    "balance_after": ("变动后余额", "Balance after"),
+    "rule_version": ("规则版本", "Rule set"),
+    "operator": ("操作员", "Operator"),
+    "explanation": ("说明", "Explanation"),
+    "breakdown": ("计算明细", "How it was computed"),
+    "line_no": ("行", "Line"),
+    "sku": ("商品", "SKU"),
+    "category": ("类别", "Category"),
+    "amount": ("金额", "Amount"),
+    "multiplier": ("倍数", "Multiplier"),
+    "basis": ("依据", "Basis"),
+    "reason": ("原因", "Reason"),
+    "factors": ("整单倍数", "Receipt multipliers"),
+    "applied": ("采用", "applied"),
+    "not_applied": ("未采用", "not applied"),
+    "older": ("更早的记录 →", "Older →"),
+    "newest": ("← 最新记录", "← Newest"),
+    "no_entries": ("暂无记录。", "Nothing yet."),
+    "lag_note": (
+        "明细、走势图和报表来自投影，可能滞后 {n} 个事件；余额和批次总是最新的。",
+        "History, charts and reports come from projections and may lag by {n} events; the "
+        "balance and lots are always current.",
+    ),
+    "as_of": ("历史时点余额", "Balance as of a date"),
+    "as_of_date": ("日期（当日结束，连锁时区）", "Date (end of day, chain time)"),
+    "show": ("查看", "Show"),
+    "as_of_time": ("时点", "As of"),
+    "as_of_result": ("{when} 时的余额", "Balance at {when}"),
+    "chart_balance": ("积分余额走势", "Balance over time"),
+    "no_chart": ("还没有可画的数据。", "Nothing to chart yet."),
+    "adjust": ("积分调整", "Adjust points"),
+    "adjust_points": ("积分（正数增加，负数扣减）", "Points (+ credit, − debit)"),
+    "ticket": ("工单号", "Ticket"),
+    "submit": ("提交", "Submit"),
+    "adjusted": (
+        "已调整 {points} 积分（{number}），当前可用积分 {balance}。",
+        "Adjusted {points} points ({number}); the balance is now {balance}.",
+    ),
+    "replayed": (
+        "该调整已提交过（{number}），未重复记账。",
+        "That adjustment was already recorded ({number}); nothing was posted twice.",
+    ),
+    "failed": ("未完成：{detail}", "Not done: {detail}"),
+    # finance
+    "settlement": ("加盟店积分结算", "Franchise settlement"),
+    "period": ("结算月份", "Month"),
+    "closed": ("已关账", "closed"),
+    "open": ("未关账", "open"),
+    "kind": ("类型", "Kind"),
+    "kind_direct": ("直营", "direct"),
+    "kind_franchise": ("加盟", "franchise"),
+    "franchisee": ("加盟商", "Franchisee"),
+    "points_issued": ("发放积分", "Points issued"),
+    "fee_due": ("应收积分费用", "Fee due"),
+    "redemption_cost": ("兑换成本", "Redemption cost"),
+    "difference": ("应结差额", "To settle"),
+    "late": ("补记", "late"),
+    "totals": ("合计", "Totals"),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "liability": ("积分负债", "Points liability"),
+    "outstanding_points": ("未兑积分", "Outstanding points"),
+    "members_with_points": ("有积分的会员", "Members with points"),
+    "liability_value": ("按成本计价", "Value at cost"),
+    "cost_per_point": ("每积分成本（分）", "Cost per point (fen)"),
+    "chart_months": ("每月积分发放与兑换", "Points issued vs. redeemed per month"),
+    "issued": ("发放", "Issued"),
+    "redeemed": ("兑换（含转储值）", "Redeemed (incl. stored value)"),
+    "converted": ("转储值", "Converted"),
+    "per_month": ("每月明细", "Per month"),
+    # operations
+    "lag": ("投影延迟", "Projection lag"),
+    "projection": ("投影", "Projection"),
+    "position": ("已处理到", "Applied up to"),
+    "lag_events": ("未处理事件", "Events behind"),
+    "head": ("日志最新位置", "Log head"),
+    "analytics": ("会员分析（按门店）", "Member analytics per store"),
+    "analytics_empty": ("本月没有销售。", "Nothing was sold in this month."),
+    "analytics_note": (
+        "会员指标按门店自己的会员计算（活跃：近3个月有消费；流失：前半年≥2次消费且近90天无消费），销售指标按门店发生的销售计算。",
+        "Member figures are about each store's own members (active: a purchase in the last 3 "
+        "months; churn: ≥2 purchases in the half year before the last 90 days, none since); "
+        "sales figures are about what was sold at the store.",
+    ),
+    "all_stores": ("全部门店", "All stores"),
+    "anomalies": ("异常", "Anomalies"),
+    "frequent_card": ("一月内消费20次以上的卡", "Card with 20+ purchases in the month"),
+    "refund_outlier": (
+        "退货率远高于全链中位数的门店",
+        "Store refunding far above the chain median",
+    ),
+    "col_store_id": ("门店", "Store"),
+    "col_total_members": ("会员数", "Members"),
+    "col_new_members": ("新会员", "New members"),
+    "col_active_ratio": ("活动会员比率", "Active ratio"),
+    "col_churn_rate": ("会员流失率", "Churn rate"),
+    "col_member_sales_share": ("会员销售占比", "Member sales share"),
+    "col_member_average_ticket_fen": ("会员客单价", "Member ticket"),
+    "col_average_ticket_fen": ("平均客单价", "Average ticket"),
+    "col_refund_rate": ("退货率", "Refund rate"),
+}
+
+TIERS = {"normal": ("普通", "normal"), "silver": ("银卡", "silver"), "gold": ("金卡", "gold")}
+TIERS["vip"] = ("贵宾卡", "VIP")
+
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "MemberEnrolled": ("入会", "enrolled"),
+    "PointsAccrued": ("消费积分", "points earned"),
+    "PointsReversed": ("退货冲回", "refund reversal"),
+    "PointsHeld": ("兑换冻结", "hold"),
+    "PointsRedeemed": ("积分兑换", "redemption"),
+    "RedemptionVoided": ("兑换撤销", "redemption voided"),
+    "PointsConverted": ("积分转储值", "converted to stored value"),
+    "StoredValueCredited": ("储值入账", "stored value credited"),
+    "StoredValueDebited": ("储值支付", "stored value payment"),
+    "PointsExpired": ("积分过期", "expired"),
+    "PointsAdjusted": ("客服调整", "adjustment"),
+    "TierChanged": ("等级变更", "tier change"),
+    "MemberErased": ("个人信息已删除", "personal data erased"),
+}
+
+PROJECTIONS = {"history": ("积分明细", "history"), "settlement": ("结算", "settlement")}
+PROJECTIONS["members"] = ("会员批次与卡库存", "members: lots and cards")
+
+
+def _pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[LANGUAGES.index(lang)]
+
+
+def labels(lang: str) -> dict[str, str]:
+    """Every label in `lang` (zh-CN or en)."""
+    return {key: _pick(pair, lang) for key, pair in _LABELS.items()}
+
+
+def named(table: dict[str, tuple[str, str]], code: str | None, lang: str) -> str:
+    """A code's name in `lang` (an event type, tier or projection); unknown codes as they are."""
+    if code is None:
+        return "—"
+    pair = table.get(code)
+    return _pick(pair, lang) if pair else code
+
+
+def language(value: object) -> str:
+    return value if isinstance(value, str) and value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def yuan(amount_fen: int) -> str:
+    """Fen as yuan with two decimals and thousands separators: 123456 → ¥1,234.56."""
+    sign = "-" if amount_fen < 0 else ""
+    whole, cents = divmod(abs(amount_fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+def points(value: int, signed: bool = False) -> str:
+    return f"{value:+,}" if signed else f"{value:,}"
+
+
+def local(instant: datetime | None, zone: ZoneInfo, with_time: bool = True) -> str:
+    """An instant in the chain's time zone: 2026-11-23 14:05 (or just the date)."""
+    if instant is None:
+        return "—"
+    shown = instant.astimezone(zone)
+    return shown.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def end_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The last instant of `day` in the chain's time zone (an as-of is inclusive)."""
+    return datetime.combine(day + timedelta(days=1), time(0), zone) - timedelta(microseconds=1)
+
+
+def month_of_day(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def months_back(period: str, count: int) -> str:
+    """The period `count` months before `period` (YYYY-MM)."""
+    year, month = (int(part) for part in period.split("-"))
+    index = year * 12 + month - 1 - count
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

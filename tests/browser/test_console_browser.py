@@ -1,0 +1,106 @@
+"""The console in headless Chromium on a served demo chain, on both stores: customer service
+signs in, finds a member and reads why an accrual earned what it did; finance downloads the
+settlement CSV and its totals are the API's."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.server import DemoServer, chain_today
+
+pytestmark = pytest.mark.browser
+MEMBERS = 40
+
+
+def sign_in(page: Page, demo: DemoServer, role: str) -> None:
+    page.goto(f"{demo.url}/console/login")
+    page.fill("input[name=key]", demo.keys[role])
+    page.click("button[type=submit]")
+    expect(page.locator(".role")).to_have_attribute("data-role", role)
+
+
+def member_with_an_accrual(demo: DemoServer) -> tuple[str, dict[str, Any]]:
+    """A demo card and its newest accrual, as the API tells them."""
+    with demo.api("service") as api:
+        for n in range(1, MEMBERS + 1):
+            card = f"{n:012d}"
+            items = api.get(f"/v1/members/{card}/history", params={"limit": 20}).json()["items"]
+            accruals = [e for e in items if e["type"] == "PointsAccrued" and e["breakdown"]]
+            if accruals:
+                return card, accruals[0]
+    raise AssertionError("no demo member has an accrual")
+
+
+def test_service_finds_a_member_and_reads_the_explanation_of_an_accrual(
+    page: Page, demo: DemoServer
+) -> None:
+    card, accrual = member_with_an_accrual(demo)
+    with demo.api("service") as api:
+        points = api.get(f"/v1/members/{card}").json()["points"]
+
+    sign_in(page, demo, "service")
+    expect(page.locator("header nav a")).to_have_count(2)  # members and operations, no finance
+    page.fill("input[name=card]", card)
+    page.click("form.search button")
+    expect(page.locator("#points")).to_have_text(f"{points:,}")
+    expect(page.locator("#balance-chart svg path.line")).to_have_count(1)
+
+    entry = page.locator(f'article.entry[data-reference="{accrual["reference"]}"]').first
+    expect(entry.locator(".explanation")).to_have_text(accrual["explanation"])
+    entry.locator("details summary").click()
+    rows = entry.locator("table.breakdown tbody tr")
+    expect(rows).to_have_count(len(accrual["breakdown"]))
+    expect(rows.first).to_contain_text(accrual["breakdown"][0]["reason"])
+
+
+def test_service_adjusts_points_through_the_form(page: Page, demo: DemoServer) -> None:
+    card, _ = member_with_an_accrual(demo)
+    with demo.api("service") as api:
+        before = api.get(f"/v1/members/{card}").json()["points"]
+    sign_in(page, demo, "service")
+    page.goto(f"{demo.url}/console/members?card={card}")
+    form = page.locator("#adjust form")
+    form.locator("input[name=points]").fill("15")
+    form.locator("input[name=reason]").fill("goodwill after a complaint")
+    form.locator("input[name=ticket]").fill("T-2026-1")
+    form.locator("button").click()
+    expect(page.locator(".flash")).to_contain_text("+15")
+    expect(page.locator("#points")).to_have_text(f"{before + 15:,}")
+
+
+def _period_with_points(demo: DemoServer) -> tuple[str, dict[str, Any]]:
+    with demo.api("finance") as api:
+        for back in (20, 5, 35):
+            period = (chain_today() - timedelta(days=back)).strftime("%Y-%m")
+            report = api.get(f"/v1/settlements/{period}").json()
+            if report["totals"]["points_issued"]:
+                return period, report
+    raise AssertionError("no demo month has points issued")
+
+
+def test_finance_downloads_the_settlement_csv_and_its_totals_are_the_apis(
+    page: Page, demo: DemoServer
+) -> None:
+    period, report = _period_with_points(demo)
+    sign_in(page, demo, "finance")
+    page.goto(f"{demo.url}/console/finance?period={period}")
+    expect(page.locator('#totals [data-field="points_issued"]')).to_have_text(
+        f"{report['totals']['points_issued']:,}"
+    )
+    with page.expect_download() as download:
+        page.click("#csv")
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text("utf-8"))))
+    assert len(rows) == len(report["rows"])
+    for column, total in report["totals"].items():
+        assert sum(int(row[column]) for row in rows) == total, column
+    expect(page.locator("#months svg rect")).not_to_have_count(0)
+
+    forbidden = page.goto(f"{demo.url}/console/members?card=000000000001")
+    assert forbidden is not None and forbidden.status == 403
+    expect(page.locator("header nav a")).to_have_count(2)  # finance and operations

@@ -1,0 +1,207 @@
+"""The console over HTTP (no browser): sign-in with a key into an encrypted, HttpOnly,
+SameSite=Strict session cookie; CSRF on every form; each role sees only its pages; the member,
+finance and operations pages show what the JSON API says."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.chain import Chain, now_iso
+from tests.conftest import ADMIN_KEY
+from tests.e2e.conftest import caught_up
+
+pytestmark = pytest.mark.e2e
+Client = TestClient[Any]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def sign_in(client: Client, headers: dict[str, str]) -> None:
+    """Sign in with the Bearer key in `headers`."""
+    client.cookies.clear()
+    form = client.get("/console/login")
+    key = headers["Authorization"].removeprefix("Bearer ")
+    response = client.post(
+        "/console/login", data={"key": key, "_csrf": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+
+
+def test_sign_in_sets_a_strict_http_only_encrypted_cookie_and_lands_on_the_roles_page(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()
+    key = chain.service()["Authorization"].removeprefix("Bearer ")
+    form = client.get("/console/login")
+    assert form.status_code == 200
+    assert "会员积分控制台" in form.text  # zh-CN by default
+    assert form.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in form.headers["content-security-policy"]
+
+    response = client.post(
+        "/console/login", data={"key": key, "_csrf": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain http (local): a browser would drop a Secure cookie
+    assert key not in cookie  # encrypted, not just encoded
+    assert client.get("/console", follow_redirects=False).headers["location"] == "/console/members"
+
+
+def test_a_bad_key_a_pos_key_and_a_missing_csrf_token_do_not_sign_in(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()
+    form = client.get("/console/login")
+    token = csrf_of(form.text)
+    bad = client.post("/console/login", data={"key": "nope", "_csrf": token})
+    assert bad.status_code == 401 and "密钥无效" in bad.text
+    pos = chain.pos()["Authorization"].removeprefix("Bearer ")
+    assert client.post("/console/login", data={"key": pos, "_csrf": token}).status_code == 401
+    forged = client.post("/console/login", data={"key": ADMIN_KEY, "_csrf": "x" * 43})
+    assert forged.status_code == 403
+    assert client.get("/console/members", follow_redirects=False).status_code == 303
+
+
+def test_each_role_sees_only_its_pages(client: Client, chain: Chain) -> None:
+    chain.standard()
+    sign_in(client, chain.finance())
+    page = client.get("/console/finance")
+    assert page.status_code == 200
+    assert 'href="/console/members"' not in page.text
+    assert client.get("/console/members?card=M1").status_code == 403
+    sign_in(client, chain.service())
+    assert client.get("/console/finance").status_code == 403
+    assert client.get("/console/finance/settlement.csv?period=2026-01").status_code == 403
+    assert client.get("/console/operations").status_code == 200
+    sign_in(client, {"Authorization": f"Bearer {ADMIN_KEY}"})
+    for path in ("/console/members", "/console/finance", "/console/operations"):
+        assert client.get(path).status_code == 200
+
+
+def test_the_member_page_explains_the_history_and_the_adjustment_form_posts_once(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()
+    assert chain.enrol("M1").status_code == 201
+    assert chain.sale("R1", member_id="M1").status_code == 201
+    caught_up(client)
+    history = client.get("/v1/members/M1/history", headers=chain.service()).json()["items"]
+    accrual = next(e for e in history if e["type"] == "PointsAccrued")
+    member = chain.member("M1")
+
+    steps = client.app.state.queries.balance_steps("M1")
+    assert [s.balance for s in steps][-1] == history[0]["balance_after"] == member["points"]
+
+    sign_in(client, chain.service())
+    page = client.get("/console/members?card=M1")
+    assert page.status_code == 200
+    assert f'id="points">{member["points"]:,}<' in page.text
+    assert accrual["explanation"] in page.text.replace("&#39;", "'")
+    assert "<svg" in page.text and "<script" not in page.text
+    assert client.get("/console/members?card=NOPE").status_code == 404
+
+    number = re.search(r'name="adjustment_no" value="([^"]+)"', page.text)
+    assert number
+    form = {"_csrf": csrf_of(page.text), "adjustment_no": number.group(1)}
+    form |= {"points": "25", "reason": "goodwill", "ticket": "T-1"}
+    for _ in range(2):  # a double submit of the same form posts once
+        done = client.post("/console/members/M1/adjustments", data=form)
+        assert done.status_code == 200
+    assert chain.member("M1")["points"] == member["points"] + 25
+    without = client.post("/console/members/M1/adjustments", data=form | {"_csrf": "forged"})
+    assert without.status_code == 403
+
+
+def test_the_finance_page_and_csv_match_the_api(client: Client, chain: Chain) -> None:
+    chain.standard()
+    assert chain.enrol("M1").status_code == 201
+    occurred_at = now_iso()
+    sale = chain.sale("R1", member_id="M1", occurred_at=occurred_at).json()
+    assert sale["points_earned"] > 0
+    caught_up(client)
+    period = datetime.fromisoformat(occurred_at).astimezone(SHANGHAI).strftime("%Y-%m")
+    api = client.get(f"/v1/settlements/{period}", headers=chain.finance())
+    api_csv = client.get(f"/v1/settlements/{period}?format=csv", headers=chain.finance()).text
+
+    (month,) = client.app.state.queries.points_by_month(period, period)
+    assert month.points_issued == api.json()["totals"]["points_issued"] == sale["points_earned"]
+
+    sign_in(client, chain.finance())
+    page = client.get(f"/console/finance?period={period}")
+    assert page.status_code == 200
+    assert f'data-field="points_issued">{api.json()["totals"]["points_issued"]:,}<' in page.text
+    csv = client.get(f"/console/finance/settlement.csv?period={period}")
+    assert csv.headers["content-disposition"].startswith("attachment")
+    assert csv.text == api_csv
+    assert client.get("/console/finance?period=2026-13").status_code == 422
+
+
+def test_the_operations_page_shows_each_projections_lag(client: Client, chain: Chain) -> None:
+    chain.standard()
+    caught_up(client)
+    sign_in(client, chain.finance())
+    page = client.get("/console/operations")
+    for name in ("history", "settlement", "members", "analytics"):
+        assert f'data-projection="{name}"' in page.text
+
+
+def test_the_operations_page_shows_analytics_per_store_as_the_api_does(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()
+    chain.enrol("M1", "S1")
+    chain.enrol("M2", "S2")
+    chain.sale("R1", member_id="M1", store_id="S1")
+    chain.sale("R2", member_id="M2", store_id="S2")
+    chain.sale("R3", member_id=None, store_id="S2")
+    caught_up(client)
+    period = datetime.now(SHANGHAI).strftime("%Y-%m")
+    api = client.get(f"/v1/analytics/{period}", headers=chain.finance()).json()
+    s2 = client.get(f"/v1/analytics/{period}?store_id=S2", headers=chain.finance()).json()
+    sign_in(client, chain.finance())
+    page = client.get(f"/console/operations?period={period}").text
+    rows = dict(re.findall(r'<tr data-store="([^"]+)">(.*?)</tr>', page, re.S))
+    assert set(rows) == {"*", "S1", "S2"}
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", rows["S2"])
+    share = f"{float(s2['sales']['member_sales_share']) * 100:.1f}%"
+    assert cells[0] == "S2" and share in cells
+    assert api["members"]["total_members"] == 2
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", rows["*"])[1] == "2"  # members, chain-wide
+    assert client.get("/console/operations?period=2026-13").status_code == 422
+
+
+def test_english_labels_on_request(client: Client, chain: Chain) -> None:
+    chain.standard()
+    sign_in(client, chain.finance())
+    client.get("/console/language?to=en&back=/console/finance")
+    assert "Franchise settlement" in client.get("/console/finance").text
+    away = client.get("/console/language?to=en&back=//evil.example", follow_redirects=False)
+    assert away.headers["location"] == "/console"
+
+
+def test_over_https_the_session_cookie_is_secure(client: Client, chain: Chain) -> None:
+    chain.standard()
+    key = chain.finance()["Authorization"].removeprefix("Bearer ")
+    with TestClient(client.app, base_url="https://console.example") as https:
+        form = https.get("/console/login")
+        assert "Secure" in form.headers["set-cookie"]
+        signed_in = https.post(
+            "/console/login",
+            data={"key": key, "_csrf": csrf_of(form.text)},
+            follow_redirects=False,
+        )
+        assert "Secure" in signed_in.headers["set-cookie"]
