@@ -34,9 +34,10 @@ test: setup postgres browser
 # Debian's Chromium and CJK fonts for the console's browser tests (tests/browser, Playwright
 # driving /usr/bin/chromium); installed if missing, never a browser download.
 BROWSER_PACKAGES := chromium fonts-noto-cjk
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 browser:
-	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || apt-get install -y $(BROWSER_PACKAGES) || \
-		{ apt-get update && apt-get install -y $(BROWSER_PACKAGES); }
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || $(APT_INSTALL) $(BROWSER_PACKAGES) || \
+		{ apt-get update -q && $(APT_INSTALL) $(BROWSER_PACKAGES); }
 
 # PNGs of each console page on a served demo chain, into docs/screenshots/.
 screenshots: setup browser
