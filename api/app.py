@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -31,6 +32,7 @@ from api.deps import provide_ledger, provide_principal, provide_queries
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
+from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
 from api.validation import strict_body
 from ledger.application import Ledger
@@ -47,6 +49,7 @@ def create_app(
 ) -> Litestar:
     """The HTTP service; `clock` is the ledger's idea of now (tests move it to lapse holds)."""
     configure_logging()
+    gate = StoreGate(settings.database_url)
 
     def provide_now() -> datetime:
         return clock()
@@ -96,6 +99,7 @@ def create_app(
             MetricsController,
         ],
         lifespan=[lifespan],
+        state=State({"store_gate": gate}),
         dependencies={
             "ledger": Provide(provide_ledger, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -105,6 +109,7 @@ def create_app(
         middleware=[
             request_logging,
             PROMETHEUS.middleware,
+            store_gate(gate),
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
         ],
         before_request=strict_body,

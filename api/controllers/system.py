@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
+from api.outage import StoreGate
 from ledger.application import Ledger
 
 
@@ -19,8 +22,14 @@ class HealthController(Controller):
     tags = ["system"]  # noqa: RUF012
 
     @get("/", operation_id="health", sync_to_thread=True, exclude_from_auth=True)
-    def health(self, ledger: NamedDependency[Ledger]) -> Response[Health]:
-        ok = ledger.ping()
+    def health(
+        self, request: Request[Any, Any, Any], ledger: NamedDependency[Ledger]
+    ) -> Response[Health]:
+        # while the store is known down, a probe answers at once (a ping retries for seconds)
+        gate: StoreGate = request.app.state.store_gate
+        ok = gate.up() and ledger.ping()
+        if not ok:
+            gate.mark_down()
         return Response(
             Health(status="ok" if ok else "degraded", store="up" if ok else "down"),
             status_code=200 if ok else 503,
