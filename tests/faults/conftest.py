@@ -89,11 +89,14 @@ def cluster() -> Iterator[Cluster]:
 
 
 @contextlib.contextmanager
-def ledger_serve(database_url: str, log_path: Path, workers: int = 1) -> Iterator[str]:
+def ledger_serve(
+    database_url: str, log_path: Path, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`ledger serve` on `database_url` as a process; yields its base URL once /health is 200."""
     with serve(
         database_url,
         workers=workers,
+        extra_env=extra_env,
         admin_key=ADMIN_KEY,
         master_key_hex=TEST_MASTER_KEY.hex(),
         log_path=log_path,
