@@ -32,6 +32,7 @@ from api.deps import provide_ledger, provide_principal, provide_queries
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
+from api.openapi import declare_problem_responses
 from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
 from api.validation import strict_body
@@ -83,7 +84,7 @@ def create_app(
             await anyio.to_thread.run_sync(projections.stop)
             await anyio.to_thread.run_sync(ledger.close)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             RulesController,
             StoresController,
@@ -123,3 +124,5 @@ def create_app(
         ),
         request_max_body_size=settings.max_body_bytes,
     )
+    declare_problem_responses(app)
+    return app

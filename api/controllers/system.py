@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.outage import StoreGate
 from ledger.application import Ledger
@@ -21,7 +22,13 @@ class HealthController(Controller):
     path = "/health"
     tags = ["system"]  # noqa: RUF012
 
-    @get("/", operation_id="health", sync_to_thread=True, exclude_from_auth=True)
+    @get(
+        "/",
+        operation_id="health",
+        sync_to_thread=True,
+        exclude_from_auth=True,
+        responses={503: ResponseSpec(Health, description="The event store does not answer")},
+    )
     def health(
         self, request: Request[Any, Any, Any], ledger: NamedDependency[Ledger]
     ) -> Response[Health]:
