@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from api.controllers.admin import AdminRunsController
@@ -32,7 +31,7 @@ from api.deps import provide_ledger, provide_principal, provide_queries
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
-from api.openapi import declare_problem_responses
+from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
 from api.validation import strict_body
@@ -84,7 +83,7 @@ def create_app(
             await anyio.to_thread.run_sync(projections.stop)
             await anyio.to_thread.run_sync(ledger.close)
 
-    app = Litestar(
+    return Litestar(
         route_handlers=[
             RulesController,
             StoresController,
@@ -120,9 +119,7 @@ def create_app(
             version="1.0.0",
             description="Event-sourced loyalty-points ledger for pharmacy chains (HTTP API v1).",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(path="/")],
+            render_plugins=[ProblemJsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.max_body_bytes,
     )
-    declare_problem_responses(app)
-    return app

@@ -4,62 +4,57 @@ Litestar documents a `400` of its own shape (`{status_code, detail, extra}` as
 `application/json`) and no other error. Every error here is an RFC 9457 problem document
 (`application/problem+json`), whatever the status, so each operation's errors are declared once
 as `4XX` and `5XX` problem documents (schemathesis checks answers against this); a status a
-handler documents itself keeps its own (`/health` answers 503 with its own body).
+handler documents itself keeps its own (`/health` answers 503 with its own body). Applied when
+`/schema` is first rendered, so building the app stays cheap.
 """
 
 from __future__ import annotations
 
-from litestar import Litestar
-from litestar.openapi.spec import (
-    OpenAPIMediaType,
-    OpenAPIResponse,
-    OpenAPIType,
-    Reference,
-    Schema,
-)
+from typing import Any
+
+from litestar import Request
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.errors import PROBLEM_JSON
 
-_TEXT = Schema(type=OpenAPIType.STRING)
-PROBLEM_SCHEMA = Schema(
-    type=OpenAPIType.OBJECT,
-    required=["type", "title", "status"],
-    properties={
-        "type": Schema(type=OpenAPIType.STRING, description="a stable slug, e.g. `not-found`"),
-        "title": _TEXT,
-        "status": Schema(type=OpenAPIType.INTEGER),
-        "detail": _TEXT,
-        "field": Schema(type=OpenAPIType.STRING, description="the offending input, if any"),
-        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
-        "request_id": Schema(type=OpenAPIType.STRING, description="finds the request's log"),
+METHODS = ("get", "put", "post", "delete", "patch")
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "a stable slug, e.g. `not-found`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string", "description": "the offending input, if any"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "request_id": {"type": "string", "description": "finds the request's log lines"},
     },
-    title="Problem",
-)
+}
 
 
-def _problem(description: str) -> OpenAPIResponse:
-    return OpenAPIResponse(
-        description=description,
-        content={
-            PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))
-        },
-    )
+def _problem(description: str) -> dict[str, Any]:
+    reference = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": reference}}}
 
 
-def declare_problem_responses(app: Litestar) -> None:
-    """Replace each operation's documented errors with problem documents (`4XX`, `5XX`)."""
-    openapi = app.openapi_schema  # built once and kept: what /schema serves
-    if openapi.components.schemas is None:  # pragma: no cover - Litestar always makes one
-        openapi.components.schemas = {}
-    openapi.components.schemas["Problem"] = PROBLEM_SCHEMA
-    for item in (openapi.paths or {}).values():
-        for method in ("get", "put", "post", "delete", "patch"):
-            operation = getattr(item, method, None)
-            if operation is None or operation.responses is None:
+def declare_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
+    """Replace each operation's documented errors with problem documents (in place)."""
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for item in document.get("paths", {}).values():
+        for method in METHODS:
+            responses = item.get(method, {}).get("responses")
+            if responses is None:
                 continue
-            # Litestar's own 400 goes; a status a handler declares itself (/health's 503) stays
-            kept = {k: v for k, v in operation.responses.items() if k != "400"}
-            operation.responses = kept | {
-                "4XX": _problem("A client error (see `type` for which)"),
-                "5XX": _problem("The store is unavailable (503), or an internal error"),
-            }
+            responses.pop("400", None)  # Litestar's own; a handler's own statuses stay
+            responses["4XX"] = _problem("A client error (see `type` for which)")
+            responses["5XX"] = _problem("The store is unavailable (503), or an internal error")
+    return document
+
+
+class ProblemJsonRenderPlugin(JsonRenderPlugin):
+    """Litestar's JSON rendering of the document, with the problem responses declared."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, declare_problem_responses(openapi_schema))

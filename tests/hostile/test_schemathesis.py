@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 import schemathesis
@@ -23,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from api.openapi import declare_problem_responses
 from ledger.settings import Settings
 from tests.chain import ADMIN
 from tests.conftest import ON_CI
@@ -33,9 +35,14 @@ CHECKS = [not_a_server_error, content_type_conformance, response_schema_conforma
 
 _app = create_app(Settings(database_url="sqlite:///:memory:"))
 # as /schema/openapi.json serves it (msgspec encodes the structs given as defaults)
-schema = schemathesis.openapi.from_dict(
+DOCUMENT = declare_problem_responses(
     msgspec.json.decode(msgspec.json.encode(_app.openapi_schema.to_schema()))
 )
+schema = schemathesis.openapi.from_dict(DOCUMENT)
+
+
+def test_the_document_tested_is_the_one_served(seeded_url: str) -> None:
+    assert httpx.get(f"{seeded_url}/schema/openapi.json").json() == DOCUMENT
 
 
 @schema.parametrize()
