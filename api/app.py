@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from api.console import console_routes, template_config
@@ -33,6 +33,8 @@ from api.deps import provide_ledger, provide_principal, provide_queries
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
+from api.openapi import ProblemJsonRenderPlugin
+from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
 from api.validation import strict_body
 from ledger.application import Ledger
@@ -49,6 +51,7 @@ def create_app(
 ) -> Litestar:
     """The HTTP service; `clock` is the ledger's idea of now (tests move it to lapse holds)."""
     configure_logging()
+    gate = StoreGate(settings.database_url)
 
     def provide_now() -> datetime:
         return clock()
@@ -100,6 +103,7 @@ def create_app(
             *console_routes(settings),
         ],
         lifespan=[lifespan],
+        state=State({"store_gate": gate}),
         dependencies={
             "ledger": Provide(provide_ledger, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -109,6 +113,7 @@ def create_app(
         middleware=[
             request_logging,
             PROMETHEUS.middleware,
+            store_gate(gate),
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
         ],
         before_request=strict_body,
@@ -118,7 +123,7 @@ def create_app(
             version="1.0.0",
             description="Event-sourced loyalty-points ledger for pharmacy chains (HTTP API v1).",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(path="/")],
+            render_plugins=[ProblemJsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.max_body_bytes,
         template_config=template_config(ZoneInfo(settings.timezone)),

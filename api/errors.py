@@ -66,8 +66,17 @@ def _ledger_status(exc: LedgerError) -> int:
     return HTTP_400_BAD_REQUEST
 
 
+def _store_down(request: Request[Any, Any, Any]) -> None:
+    """Tell the store gate (api/outage.py) to answer 503 at once until the store is back."""
+    gate = getattr(request.app.state, "store_gate", None)
+    if gate is not None:
+        gate.mark_down()
+
+
 def ledger_error(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
     status = _ledger_status(exc)
+    if isinstance(exc, Unavailable) and isinstance(exc.__cause__, PersistenceError):
+        _store_down(request)
     return problem(
         request,
         Problem(type=exc.slug, title=exc.title, status=status, detail=exc.detail, field=exc.field),
@@ -127,6 +136,17 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     )
 
 
+def status_of(exc: Exception) -> int:
+    """The status the handlers below answer `exc` with (for the request log)."""
+    if isinstance(exc, LedgerError):
+        return _ledger_status(exc)
+    if isinstance(exc, PersistenceError):
+        return HTTP_503_SERVICE_UNAVAILABLE
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return HTTP_500_INTERNAL_SERVER_ERROR
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error", error=type(exc).__name__)
     return problem(
@@ -142,6 +162,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def store_unavailable(request: Request[Any, Any, Any], exc: PersistenceError) -> Response[Problem]:
     log.warning("event store unavailable", error=type(exc).__name__)
+    _store_down(request)
     return ledger_error(
         request, Unavailable(f"the event store is unavailable: {type(exc).__name__}")
     )

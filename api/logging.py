@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import status_of
+
 _configured = False
 
 
@@ -74,7 +76,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         except Exception as e:
-            status = getattr(e, "status_code", 500)  # raised by middleware, answered outside it
+            status = status_of(e)  # raised by middleware, answered outside it
             raise
         finally:
             principal = scope.get("state", {}).get("principal")

@@ -46,5 +46,5 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         raise ValidationException(
             detail=f"{key or 'body'}: {message}", extra=[{"key": key, "message": message}]
         ) from e
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:  # JSON is UTF-8 (RFC 8259)
         raise ClientException(f"JSON is malformed: {e}") from e

@@ -226,19 +226,25 @@ class Projections:
     def _supervise(self) -> None:
         while not self._stopping.wait(RESTART_SECONDS):
             with self._lock:
-                for name, runner in list(self.runners.items()):
+                for name in self.names:
+                    runner = self.runners.get(name)
+                    if runner is None:  # an earlier restart failed (the database still down)
+                        self._restart(name)
+                        continue
                     try:
-                        runner.run_forever(timeout=0)
+                        runner.run_forever(timeout=0)  # raises a failure once, then forgets it
                     except Exception as e:
                         self.errors[name] = f"{type(e).__name__}: {e}"
                         log.warning(
                             "projection_restarting", projection=name, error=self.errors[name]
                         )
-                        self._restart(name, runner)
+                        del self.runners[name]
+                        with contextlib.suppress(Exception):  # its error is recorded above
+                            runner.__exit__(None, None, None)
+                        self._restart(name)
 
-    def _restart(self, name: str, runner: ProjectionRunner[Any, Any]) -> None:
-        with contextlib.suppress(Exception):  # its error is recorded; only cleanup failed
-            runner.__exit__(None, None, None)
+    def _restart(self, name: str) -> None:
+        """Start `name`'s runner again; if that fails too, the next round tries again."""
         try:
             self._start_runner(name)
         except Exception as e:

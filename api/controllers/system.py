@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import msgspec
-from litestar import Controller, Response, get
-from litestar.di import NamedDependency
+from typing import Any
 
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+
+from api.outage import StoreGate
 from ledger.application import Ledger
 
 
@@ -18,9 +22,21 @@ class HealthController(Controller):
     path = "/health"
     tags = ["system"]  # noqa: RUF012
 
-    @get("/", operation_id="health", sync_to_thread=True, exclude_from_auth=True)
-    def health(self, ledger: NamedDependency[Ledger]) -> Response[Health]:
-        ok = ledger.ping()
+    @get(
+        "/",
+        operation_id="health",
+        sync_to_thread=True,
+        exclude_from_auth=True,
+        responses={503: ResponseSpec(Health, description="The event store does not answer")},
+    )
+    def health(
+        self, request: Request[Any, Any, Any], ledger: NamedDependency[Ledger]
+    ) -> Response[Health]:
+        # while the store is known down, a probe answers at once (a ping retries for seconds)
+        gate: StoreGate = request.app.state.store_gate
+        ok = gate.up() and ledger.ping()
+        if not ok:
+            gate.mark_down()
         return Response(
             Health(status="ok" if ok else "degraded", store="up" if ok else "down"),
             status_code=200 if ok else 503,

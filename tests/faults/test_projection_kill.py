@@ -1,28 +1,40 @@
 """Projections as a process of their own (`ledger project`), on both stores: killed with
-SIGKILL in the middle of the log and restarted, its views end identical to a replay from
-scratch (what `ledger verify` checks), with every event applied exactly once."""
+SIGKILL in the middle of a batch (its transaction has written rows and not committed) and
+restarted, its views end identical to a replay from scratch (what `ledger verify` checks),
+with every event applied exactly once.
+
+To kill mid-batch for certain, the process is frozen (SIGSTOP) at random moments until it is
+caught with a view transaction open that has written: on PostgreSQL a session of the process
+(found by its application_name) with a transaction id, on SQLite a view file whose write lock
+is held. Then it is killed while frozen."""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from ledger.application import Ledger
 from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
 from ledger.settings import Settings
-from projections.runtime import Projections
+from projections.runtime import Projections, projection_env
 from replay_tools.projections_cli import VERIFY_PREFIX, differences
 from tests.conftest import TEST_MASTER_KEY
 from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
 
 pytestmark = pytest.mark.integration
 SALES = 1_500
+APP_NAME = "ledger-project-under-test"
+KILLS = 3
 
 
 def _chain(settings: Settings) -> tuple[int, int]:
@@ -58,6 +70,7 @@ def _project(settings: Settings) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "LEDGER_DATABASE_URL": settings.database_url,
         "LEDGER_MASTER_KEY": TEST_MASTER_KEY.hex(),
+        "PGAPPNAME": APP_NAME,  # libpq's application_name: finds its sessions
     }
     return subprocess.Popen(
         [sys.executable, "-m", "ledger.cli", "project"],
@@ -67,25 +80,60 @@ def _project(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-def test_a_killed_projection_process_resumes_and_ends_identical(settings: Settings) -> None:
+def _writing_mid_batch(settings: Settings) -> bool:
+    """Whether a (frozen) projection process has a view transaction open that has written."""
+    if settings.database_url.startswith("sqlite"):
+        env = projection_env(settings.database_url)
+        files = [v for k, v in env.items() if k.endswith("_SQLITE_DBNAME") and k != "SQLITE_DBNAME"]
+        for file in files:
+            if not Path(file).exists():
+                continue
+            probe = sqlite3.connect(file, timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                return True  # the write lock is held: a batch has written and not committed
+            finally:
+                probe.close()
+        return False
+    base = settings.database_url.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND backend_xid IS NOT NULL",
+            (APP_NAME,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _kill_mid_batch(settings: Settings, process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Freeze the process at random moments until it is caught mid-batch, then SIGKILL it."""
+    caught = False
+    while not caught and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(random.uniform(0, 0.02))  # noqa: S311 - a random moment, not a secret
+        process.send_signal(signal.SIGSTOP)
+        caught = _writing_mid_batch(settings)
+        if not caught:
+            process.send_signal(signal.SIGCONT)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return caught
+
+
+def test_a_projection_process_killed_mid_batch_resumes_and_ends_identical(
+    settings: Settings,
+) -> None:
     head, member_events = _chain(settings)
     views = Projections(settings)
     kills: list[int] = []
     try:
-        # Kill it three times as soon as it has made progress (batches are up to 500 events,
-        # so a kill lands while a batch's transaction is open more often than not).
-        for _ in range(3):
-            before = min(views.positions().values())
+        for _ in range(KILLS):
             process = _project(settings)
             deadline = time.monotonic() + 60
-            try:
-                while min(views.positions().values()) == before and time.monotonic() < deadline:
-                    time.sleep(0.002)
-            finally:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+            assert _kill_mid_batch(settings, process, deadline), "never caught mid-batch"
             kills.append(min(views.positions().values()))
-        assert any(0 < at < head for at in kills), f"no kill landed mid-log: {kills} of {head}"
+        assert kills[-1] < head, f"the log was fully applied before the last kill: {kills}"
 
         process = _project(settings)
         try:

@@ -1,0 +1,60 @@
+"""The OpenAPI document's error responses: what api/errors.py really answers.
+
+Litestar documents a `400` of its own shape (`{status_code, detail, extra}` as
+`application/json`) and no other error. Every error here is an RFC 9457 problem document
+(`application/problem+json`), whatever the status, so each operation's errors are declared once
+as `4XX` and `5XX` problem documents (schemathesis checks answers against this); a status a
+handler documents itself keeps its own (`/health` answers 503 with its own body). Applied when
+`/schema` is first rendered, so building the app stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from api.errors import PROBLEM_JSON
+
+METHODS = ("get", "put", "post", "delete", "patch")
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "a stable slug, e.g. `not-found`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string", "description": "the offending input, if any"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "request_id": {"type": "string", "description": "finds the request's log lines"},
+    },
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    reference = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": reference}}}
+
+
+def declare_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
+    """Replace each operation's documented errors with problem documents (in place)."""
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for item in document.get("paths", {}).values():
+        for method in METHODS:
+            responses = item.get(method, {}).get("responses")
+            if responses is None:
+                continue
+            responses.pop("400", None)  # Litestar's own; a handler's own statuses stay
+            responses["4XX"] = _problem("A client error (see `type` for which)")
+            responses["5XX"] = _problem("The store is unavailable (503), or an internal error")
+    return document
+
+
+class ProblemJsonRenderPlugin(JsonRenderPlugin):
+    """Litestar's JSON rendering of the document, with the problem responses declared."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, declare_problem_responses(openapi_schema))
