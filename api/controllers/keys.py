@@ -16,14 +16,16 @@ from ledger.commands import IssueApiKey
 
 KeyId = Annotated[str, Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, Meta(min_length=1, max_length=200)]
+ADMIN_ONLY = [roles("admin")]
 
 
 class ApiKeysController(Controller):
     path = "/v1/admin/api-keys"
     tags = ["admin"]  # noqa: RUF012
-    guards = [roles("admin")]  # noqa: RUF012
+    # Guards on each route, not the controller: a controller's guards also guard the OPTIONS
+    # route Litestar adds, which the authentication middleware lets through unauthenticated.
 
-    @post("/", operation_id="issueApiKey", sync_to_thread=True)
+    @post("/", operation_id="issueApiKey", guards=ADMIN_ONLY, sync_to_thread=True)
     def issue(
         self,
         data: JSONBody[IssueApiKey],
@@ -32,12 +34,14 @@ class ApiKeysController(Controller):
     ) -> IssuedKey:
         return ledger.issue_api_key(data, principal.key_id)
 
-    @get("/", operation_id="listApiKeys", sync_to_thread=True)
+    @get("/", operation_id="listApiKeys", guards=ADMIN_ONLY, sync_to_thread=True)
     def list_keys(self, ledger: NamedDependency[Ledger]) -> list[KeyInfo]:
         """Every key ever issued, revoked ones included (the keys themselves are not kept)."""
         return ledger.api_keys()
 
-    @post("/{key_id:str}/rotate", operation_id="rotateApiKey", sync_to_thread=True)
+    @post(
+        "/{key_id:str}/rotate", operation_id="rotateApiKey", guards=ADMIN_ONLY, sync_to_thread=True
+    )
     def rotate(
         self,
         key_id: FromPath[KeyId],
@@ -47,7 +51,13 @@ class ApiKeysController(Controller):
         """A new key with the same role and store; the old key stops working."""
         return ledger.rotate_api_key(key_id, principal.key_id)
 
-    @delete("/{key_id:str}", operation_id="revokeApiKey", status_code=200, sync_to_thread=True)
+    @delete(
+        "/{key_id:str}",
+        operation_id="revokeApiKey",
+        status_code=200,
+        guards=ADMIN_ONLY,
+        sync_to_thread=True,
+    )
     def revoke(
         self,
         key_id: FromPath[KeyId],
