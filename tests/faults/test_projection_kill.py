@@ -66,18 +66,16 @@ def _chain(settings: Settings) -> tuple[int, int]:
         ledger.close()
 
 
-def _project(settings: Settings) -> subprocess.Popen[bytes]:
+def _project(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "LEDGER_DATABASE_URL": settings.database_url,
         "LEDGER_MASTER_KEY": TEST_MASTER_KEY.hex(),
         "PGAPPNAME": APP_NAME,  # libpq's application_name: finds its sessions
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "ledger.cli", "project"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "project"], env=env, stdout=out, stderr=out
+        )
 
 
 def _writing_mid_batch(settings: Settings) -> bool:
@@ -122,20 +120,22 @@ def _kill_mid_batch(settings: Settings, process: subprocess.Popen[bytes], deadli
 
 
 def test_a_projection_process_killed_mid_batch_resumes_and_ends_identical(
-    settings: Settings,
+    settings: Settings, tmp_path: Path
 ) -> None:
+    log = tmp_path / "project.log"
     head, member_events = _chain(settings)
     views = Projections(settings)
     kills: list[int] = []
     try:
         for _ in range(KILLS):
-            process = _project(settings)
+            process = _project(settings, log)
             deadline = time.monotonic() + 60
-            assert _kill_mid_batch(settings, process, deadline), "never caught mid-batch"
+            caught = _kill_mid_batch(settings, process, deadline)
+            assert caught, f"never caught mid-batch; its output:\n{log.read_text()[-3000:]}"
             kills.append(min(views.positions().values()))
         assert kills[-1] < head, f"the log was fully applied before the last kill: {kills}"
 
-        process = _project(settings)
+        process = _project(settings, log)
         try:
             deadline = time.monotonic() + 120
             while min(views.positions().values()) < head:
@@ -143,7 +143,8 @@ def test_a_projection_process_killed_mid_batch_resumes_and_ends_identical(
                 time.sleep(0.05)
         finally:
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
+            status = process.wait(timeout=30)
+            assert status == 0, f"exit {status}; its output:\n{log.read_text()[-3000:]}"
     finally:
         views.stop()
 
