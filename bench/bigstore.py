@@ -1,5 +1,6 @@
 """The big log's store, shared by `bench/biglog.py`, `replay.py`, `queries.py` and `expiry.py`:
-where it is by default, how to start it afresh, copy it, and give PostgreSQL its statistics.
+where it is by default, the options that name it, how to start it afresh, copy it, and give
+PostgreSQL its statistics, and the plumbing of their JSON lines.
 
 `analyze()` matters: with autovacuum off (as on the development machine's cluster) no table
 of a bulk-loaded log ever gets statistics, and the prepared statement eventsourcing reads an
@@ -11,18 +12,24 @@ analysed the tables; the scripts do what it would have done.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import os
+import shlex
 import shutil
 import sqlite3
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/biglog"
-SMALL_URL = "postgresql://postgres@127.0.0.1:5432/biglog_small"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_biglog"
+SMALL_URL = "postgresql://postgres@127.0.0.1:5432/bench_biglog_small"
 HEAVY_CARD = "900000000001"  # the clinic account with 2,000+ events
 TIMEZONE = "Asia/Shanghai"
 MASTER_KEY_HEX = "00" * 32
@@ -39,6 +46,41 @@ def database_url(target: str | None, small: bool = False) -> str:
 
 def store_kind(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, what: str = "the big log") -> None:
+    """`--database-url` and `--small`, alike in every big-log script."""
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"{what}: postgresql://..., sqlite:///path or a SQLite file path (default "
+        f"{DEFAULT_URL}; with --small {SMALL_URL})",
+    )
+    parser.add_argument("--small", action="store_true", help="the small log (biglog --small)")
+
+
+def parser_for(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"python -m {prog}",
+        description=(doc or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def load_average() -> list[float]:
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def command_of(module: str) -> str:
+    """This script's command line, as recorded with its figures."""
+    return shlex.join([".venv/bin/python", "-m", module, *sys.argv[1:]])
+
+
+def emit(figures: Iterable[dict[str, Any]], **common: Any) -> None:
+    """One JSON line per figure (with `common` added), flushed as it is printed."""
+    for figure in figures:
+        figure.update(common)
+        print(json.dumps(figure, ensure_ascii=False), flush=True)
 
 
 def _sqlite_path(url: str) -> Path:
