@@ -98,8 +98,9 @@ def _admin(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path="/postgres", query="")), parts.path.lstrip("/")
 
 
-def recreate(url: str) -> None:
-    """Drop and create the PostgreSQL database, or delete the SQLite files of log and views."""
+def recreate(url: str, create: bool = True) -> None:
+    """Drop (and `create` again) the PostgreSQL database, or delete the SQLite files of log
+    and views."""
     if url.startswith("sqlite"):
         for file in _sqlite_files(_sqlite_path(url)):
             for suffix in ("", "-wal", "-shm", "-journal"):
@@ -108,7 +109,8 @@ def recreate(url: str) -> None:
     admin, name = _admin(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def analyze(url: str) -> float:
