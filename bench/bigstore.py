@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -111,6 +112,59 @@ def recreate(url: str, create: bool = True) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if create:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class BackendCpu:
+    """CPU seconds used by the PostgreSQL backends serving one database while a block runs:
+    a thread reads /proc every `every` seconds and keeps each backend's last CPU time (a
+    backend that ends between two reads loses at most its last interval). Zero on SQLite."""
+
+    def __init__(self, url: str, every: float = 0.25) -> None:
+        self.database = "" if url.startswith("sqlite") else _admin(url)[1]
+        self.every = every
+        self.seconds = 0.0
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._stop = threading.Event()
+        self._seen: dict[int, tuple[int, int]] = {}  # pid -> (ticks when counting began, last)
+        self._started = False
+        self._thread = threading.Thread(target=self._run, name="backend-cpu", daemon=True)
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes()
+                if not command.startswith(b"postgres: ") or (
+                    f" {self.database} ".encode() not in command
+                ):
+                    continue
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            rest = stat[stat.rindex(")") + 2 :].split()
+            ticks = int(rest[11]) + int(rest[12])  # utime + stime
+            first, _ = self._seen.get(int(entry.name), (0 if self._started else ticks, 0))
+            self._seen[int(entry.name)] = (first, ticks)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> BackendCpu:
+        if self.database:
+            self._sample()  # backends already there count from now
+            self._started = True
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.database:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            used = sum(last - first for first, last in self._seen.values())
+            self.seconds = round(used / self._ticks, 1)
 
 
 def analyze(url: str) -> float:

@@ -33,6 +33,7 @@ from typing import Any
 
 from bench.bigstore import (
     MASTER_KEY_HEX,
+    BackendCpu,
     add_store_arguments,
     analyze,
     command_of,
@@ -71,12 +72,19 @@ def timed(command: list[str], url: str, sampler: Sequence[str] = ()) -> dict[str
     started = time.perf_counter()
     # /usr/bin/time outermost: the peak RSS is the largest process's (the ledger's, not py-spy's)
     wrapped = [TIME, "-v", *sampler, "--", *command] if sampler else [TIME, "-v", *command]
-    done = subprocess.run(  # noqa: S603 - our own command line
-        wrapped, env=env, capture_output=True, text=True, check=False
-    )
+    with BackendCpu(url) as backends:
+        done = subprocess.run(  # noqa: S603 - our own command line
+            wrapped, env=env, capture_output=True, text=True, check=False
+        )
     wall = time.perf_counter() - started
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    cpu = [
+        float(found.group(1))
+        for label in ("User", "System")
+        if (found := re.search(rf"{label} time \(seconds\): ([\d.]+)", done.stderr))
+    ]
     return {
+        "cpu_seconds": {"ledger": round(sum(cpu), 1), "postgres_backends": backends.seconds},
         "returncode": done.returncode,
         "stdout": done.stdout,
         "stderr": done.stderr,
@@ -109,6 +117,13 @@ def rebuild(url: str, sampler: Sequence[str] = ()) -> dict[str, Any]:
         "wall_seconds": run["wall_seconds"],
         "peak_rss_mb": run["peak_rss_mb"],
         "load_average": run["load_average"],
+        # CPU the rebuild itself used (with py-spy: py-spy's too), and the database for it:
+        # events per CPU second tell what the two cores could do on a quiet machine
+        "cpu_seconds": run["cpu_seconds"],
+        "events_per_cpu_s": {
+            side: round(events / used) if used else None
+            for side, used in run["cpu_seconds"].items()
+        },
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "target_rss_mb": TARGET_RSS_MB,
         "summary": line,
