@@ -180,7 +180,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default="small",
         help="the big log: small (biglog --small: ~57k events, 50 stores, 2,000 members; "
         "~2 minutes a store) or full (1,000 stores, 120,000 members: ~3.4M events and ~1.4M "
-        "lots; ~45 minutes on PostgreSQL)",
+        "lots; about an hour a store on this shared machine)",
     )
     parser.add_argument(
         "--log-stores",
