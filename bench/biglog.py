@@ -28,7 +28,7 @@ Deterministic: the same `--seed` and `--end` write the same events (timestamps i
 the same order. Memory stays bounded: events are dropped once encoded; member states (lots
 and spend) are what is kept, ~1 GB at the default size.
 
-    .venv/bin/python -m bench.biglog --database-url postgresql://postgres@127.0.0.1:5432/biglog --recreate
+    .venv/bin/python -m bench.biglog --recreate     # into bench_biglog on the local PostgreSQL
     .venv/bin/python -m bench.biglog --database-url /tmp/biglog.db --recreate --small
 """
 
@@ -39,14 +39,11 @@ import bisect
 import contextlib
 import heapq
 import itertools
-import json
 import math
 import multiprocessing
-import os
 import queue
 import random
 import resource
-import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -59,12 +56,15 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 
 from bench.bigstore import (
-    DEFAULT_URL,
     HEAVY_CARD,
-    SMALL_URL,
     TIMEZONE,
+    add_store_arguments,
     analyze,
+    command_of,
     database_url,
+    emit,
+    load_average,
+    parser_for,
     recreate,
     store_kind,
 )
@@ -101,7 +101,23 @@ from ledger.rules import RuleSet, RuleVersion
 from ledger.sale import Sale, SaleRecorded, evolve_sale, record_sale
 from ledger.settings import Settings
 from ledger.storedvalue import convert, pay, refund_payment
-from replay_tools.demo import DemoPlan, rule_documents
+from replay_tools.demo import (
+    CATEGORIES,
+    EXCHANGES,
+    HOUR_WEIGHTS,
+    LINE_COUNT_WEIGHTS,
+    LINE_COUNTS,
+    MONTH_FACTOR,
+    OPENING_HOURS,
+    REFUND_RATE,
+    TICKET_RATE,
+    VOID_RATE,
+    VOUCHER_STEPS,
+    WEEKDAY_FACTOR,
+    DemoPlan,
+    rule_documents,
+)
+from replay_tools.demo import GIFTS as DEMO_GIFTS
 
 SNAPSHOT_INTERVAL = 100  # as ledger.application: a snapshot at every 100th member version
 FRANCHISE_SHARE = 0.7
@@ -111,33 +127,15 @@ ID_NUMBER_SHARE = 0.4
 BIRTHDAY_SHARE = 0.25
 OTHER_STORE_RATE = 0.12
 LATE_UPLOAD_RATE = 0.01  # offline stores: the sale is recorded 1-6 days after it happened
-REFUND_RATE = 0.03
 REDEEM_RATE = 0.02  # of visits with 500 points or more (a third of that from 100 points)
 CONVERT_RATE = 0.01  # of visits with 2,000 points or more
 HOLD_RATE = 0.1  # of redemptions: two-phase (held, then captured or released)
-VOID_RATE = 0.04
-TICKET_RATE = 0.004
 BUSY_MAX = 2.2
-OPENING_HOURS = range(8, 22)
-HOUR_WEIGHTS = (3, 7, 9, 8, 6, 5, 5, 5, 6, 7, 9, 9, 6, 3)
-LINE_COUNTS = range(1, 7)
-LINE_COUNT_WEIGHTS = (40, 28, 16, 8, 5, 3)
 HOUR_CUM = tuple(itertools.accumulate(HOUR_WEIGHTS))  # random.choices' cum_weights: the same
 LINE_COUNT_CUM = tuple(itertools.accumulate(LINE_COUNT_WEIGHTS))  # draws, without summing each time
-MONTH_FACTOR = {1: 1.35, 2: 1.25, 3: 1.1, 6: 0.9, 7: 0.85, 8: 0.9, 11: 1.1, 12: 1.3}
-WEEKDAY_FACTOR = {5: 1.05, 6: 1.35, 7: 1.15}
-CATEGORIES = (  # category, SKU prefix, SKUs, price range in fen, share of basket lines
-    ("otc", "OTC", 150, 500, 6_000, 32),
-    ("rx", "RX", 120, 1_000, 18_000, 25),
-    ("personal_care", "PC", 50, 800, 8_000, 15),
-    ("supplement", "HF", 60, 4_000, 40_000, 12),
-    ("tcm", "TCM", 80, 1_000, 15_000, 10),
-    ("device", "DEV", 40, 2_000, 60_000, 6),
-)
 CATEGORY_CUM = tuple(itertools.accumulate(c[5] for c in CATEGORIES))
-VOUCHER_STEPS = (100, 500, 1_000, 2_000)
-GIFTS = (("GIFT-MASKS", 200, 600), ("GIFT-PILLBOX", 300, 800), ("GIFT-THERMOS", 1_500, 4_500))
-EXCHANGES = (("EX-THERMOMETER", 500, 990, 2_500), ("EX-BP-MONITOR", 3_000, 9_900, 15_000))
+# demo's gifts but the hand cream (kept out: the log stays the one of the recorded figures)
+GIFTS = tuple(gift for gift in DEMO_GIFTS if gift[0] != "GIFT-HANDCREAM")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛")
 ADMIN, FINANCE, SCHEDULER, SERVICE = "bench:admin", "bench:finance", "bench:scheduler", "cs:01"
@@ -1017,25 +1015,15 @@ def generate(url: str, plan: Plan, quiet: bool = False, dry_run: bool = False) -
         "settlement_period": last_month,
         "window": [chain.start.isoformat(), chain.end.isoformat()],
         "seed": plan.seed,
-        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "load_average": load_average(),
         "counts": msgspec.to_builtins(counts),
     }
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.biglog",
-        description=(__doc__ or "").splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"postgresql://..., sqlite:///path or a SQLite file path (default {DEFAULT_URL}; "
-        f"with --small {SMALL_URL})",
-    )
+    parser = parser_for("bench.biglog", __doc__)
+    add_store_arguments(parser, "where to write the log")
     parser.add_argument("--recreate", action="store_true", help="drop the database (files) first")
-    parser.add_argument("--small", action="store_true", help="a quick smoke run (~57k events)")
     parser.add_argument(
         "--dry-run", action="store_true", help="generate and encode only, write nothing (sizing)"
     )
@@ -1078,8 +1066,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.recreate and not args.dry_run:
         recreate(url)
     figure = generate(url, plan, quiet=args.quiet, dry_run=args.dry_run)
-    figure["command"] = shlex.join([".venv/bin/python", "-m", "bench.biglog", *sys.argv[1:]])
-    print(json.dumps(figure, ensure_ascii=False))
+    emit([figure], command=command_of("bench.biglog"))
     print(
         f"biglog: {figure['events']:,} events in {figure['seconds']} s "
         f"({figure['events_per_s']:,} events/s) into {figure['store']}; {figure['lots']:,} lots, "

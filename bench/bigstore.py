@@ -1,5 +1,6 @@
 """The big log's store, shared by `bench/biglog.py`, `replay.py`, `queries.py` and `expiry.py`:
-where it is by default, how to start it afresh, copy it, and give PostgreSQL its statistics.
+where it is by default, the options that name it, how to start it afresh, copy it, and give
+PostgreSQL its statistics, and the plumbing of their JSON lines.
 
 `analyze()` matters: with autovacuum off (as on the development machine's cluster) no table
 of a bulk-loaded log ever gets statistics, and the prepared statement eventsourcing reads an
@@ -11,18 +12,25 @@ analysed the tables; the scripts do what it would have done.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import os
+import shlex
 import shutil
 import sqlite3
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/biglog"
-SMALL_URL = "postgresql://postgres@127.0.0.1:5432/biglog_small"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_biglog"
+SMALL_URL = "postgresql://postgres@127.0.0.1:5432/bench_biglog_small"
 HEAVY_CARD = "900000000001"  # the clinic account with 2,000+ events
 TIMEZONE = "Asia/Shanghai"
 MASTER_KEY_HEX = "00" * 32
@@ -41,6 +49,41 @@ def store_kind(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql"
 
 
+def add_store_arguments(parser: argparse.ArgumentParser, what: str = "the big log") -> None:
+    """`--database-url` and `--small`, alike in every big-log script."""
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"{what}: postgresql://..., sqlite:///path or a SQLite file path (default "
+        f"{DEFAULT_URL}; with --small {SMALL_URL})",
+    )
+    parser.add_argument("--small", action="store_true", help="the small log (biglog --small)")
+
+
+def parser_for(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"python -m {prog}",
+        description=(doc or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def load_average() -> list[float]:
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def command_of(module: str) -> str:
+    """This script's command line, as recorded with its figures."""
+    return shlex.join([".venv/bin/python", "-m", module, *sys.argv[1:]])
+
+
+def emit(figures: Iterable[dict[str, Any]], **common: Any) -> None:
+    """One JSON line per figure (with `common` added), flushed as it is printed."""
+    for figure in figures:
+        figure.update(common)
+        print(json.dumps(figure, ensure_ascii=False), flush=True)
+
+
 def _sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///") :])
 
@@ -56,8 +99,9 @@ def _admin(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path="/postgres", query="")), parts.path.lstrip("/")
 
 
-def recreate(url: str) -> None:
-    """Drop and create the PostgreSQL database, or delete the SQLite files of log and views."""
+def recreate(url: str, create: bool = True) -> None:
+    """Drop (and `create` again) the PostgreSQL database, or delete the SQLite files of log
+    and views."""
     if url.startswith("sqlite"):
         for file in _sqlite_files(_sqlite_path(url)):
             for suffix in ("", "-wal", "-shm", "-journal"):
@@ -66,7 +110,61 @@ def recreate(url: str) -> None:
     admin, name = _admin(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class BackendCpu:
+    """CPU seconds used by the PostgreSQL backends serving one database while a block runs:
+    a thread reads /proc every `every` seconds and keeps each backend's last CPU time (a
+    backend that ends between two reads loses at most its last interval). Zero on SQLite."""
+
+    def __init__(self, url: str, every: float = 0.25) -> None:
+        self.database = "" if url.startswith("sqlite") else _admin(url)[1]
+        self.every = every
+        self.seconds = 0.0
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._stop = threading.Event()
+        self._seen: dict[int, tuple[int, int]] = {}  # pid -> (ticks when counting began, last)
+        self._started = False
+        self._thread = threading.Thread(target=self._run, name="backend-cpu", daemon=True)
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes()
+                if not command.startswith(b"postgres: ") or (
+                    f" {self.database} ".encode() not in command
+                ):
+                    continue
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            rest = stat[stat.rindex(")") + 2 :].split()
+            ticks = int(rest[11]) + int(rest[12])  # utime + stime
+            first, _ = self._seen.get(int(entry.name), (0 if self._started else ticks, 0))
+            self._seen[int(entry.name)] = (first, ticks)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> BackendCpu:
+        if self.database:
+            self._sample()  # backends already there count from now
+            self._started = True
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.database:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            used = sum(last - first for first, last in self._seen.values())
+            self.seconds = round(used / self._ticks, 1)
 
 
 def analyze(url: str) -> float:

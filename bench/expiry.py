@@ -12,7 +12,7 @@ included, ~no overhead; py-spy is not a project dependency, see `bench/profiling
 `--profile` runs it under cProfile instead (exact calls, but the figure carries its overhead).
 The log should have statistics (`bench/biglog.py` ANALYZEs it; see `bench/bigstore.py`).
 
-    .venv/bin/python -m bench.expiry --fresh-copy --py-spy /tmp/pyspy/bin/py-spy
+    .venv/bin/python -m bench.expiry --fresh-copy --py-spy
     .venv/bin/python -m bench.expiry --small --fresh-copy
 """
 
@@ -21,18 +21,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import json
-import os
-import shlex
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.bigstore import DEFAULT_URL, SMALL_URL, database_url, fresh_copy, store_kind
-from bench.profiling import cprofile_top, fold, py_spy_binary, py_spy_self
+from bench.bigstore import (
+    add_store_arguments,
+    analyze,
+    command_of,
+    database_url,
+    emit,
+    fresh_copy,
+    load_average,
+    parser_for,
+    store_kind,
+)
+from bench.profiling import (
+    add_py_spy_arguments,
+    cprofile_top,
+    py_spy_from,
+    py_spy_self,
+    report_cprofile,
+    report_py_spy,
+)
 from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.queries import Queries
@@ -74,6 +86,7 @@ def run(
             projections.drop()
             projections.replay(head)
             rebuilt_seconds = round(time.perf_counter() - started, 1)
+            analyze(url)  # the rebuilt view's statistics, as autovacuum would
         lots, members = due_lots(projections, as_of)
         queries = Queries(ledger, projections)
         profiler = cProfile.Profile() if profile or profile_out else None
@@ -109,7 +122,7 @@ def run(
         "members_view_rebuilt_seconds": rebuilt_seconds,
         "profiled": profiler is not None,
         "sampled_by_py_spy": py_spy is not None,
-        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "load_average": load_average(),
     }
     if profiler is not None:
         figure["top_own_time"] = cprofile_top(profiler)
@@ -119,17 +132,8 @@ def run(
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.expiry",
-        description=(__doc__ or "").splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"the big log (default {DEFAULT_URL}; with --small {SMALL_URL}); or a SQLite path",
-    )
-    parser.add_argument("--small", action="store_true", help="the small log of biglog --small")
+    parser = parser_for("bench.expiry", __doc__)
+    add_store_arguments(parser)
     parser.add_argument(
         "--as-of",
         type=datetime.fromisoformat,
@@ -141,20 +145,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="run under cProfile")
     parser.add_argument("--profile-out", default=None, help="write the cProfile stats here")
-    parser.add_argument(
-        "--py-spy",
-        nargs="?",
-        const="py-spy",
-        default=None,
-        metavar="BIN",
-        help="sample the run with py-spy (BIN: its path; default py-spy on the PATH or "
-        "/tmp/pyspy/bin/py-spy) and print where its time goes",
-    )
-    parser.add_argument(
-        "--py-spy-out",
-        default=str(Path(tempfile.gettempdir()) / "ledger-expiry.pyspy.txt"),
-        help="py-spy's raw output",
-    )
+    add_py_spy_arguments(parser, "expiry")
     return parser.parse_args(argv)
 
 
@@ -164,14 +155,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     as_of = args.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         raise SystemExit("--as-of needs an offset, e.g. 2026-11-23T00:00:00+08:00")
-    py_spy = None
-    if args.py_spy:
-        binary = py_spy_binary(args.py_spy)
-        if binary is None:
-            raise SystemExit(
-                f"no py-spy at {args.py_spy!r}: pip install --target /tmp/pyspy py-spy"
-            )
-        py_spy = (binary, Path(args.py_spy_out))
+    py_spy = py_spy_from(args)
     if args.fresh_copy:
         copying = time.perf_counter()
         with fresh_copy(url) as copy:
@@ -182,7 +166,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         lots = run(url, as_of, args.profile_out, args.profile, py_spy)
     top = lots.pop("top_own_time", None)
     lots["value"], lots["unit"] = lots["lots_per_s"], "lots/s"
-    lots["command"] = shlex.join([".venv/bin/python", "-m", "bench.expiry", *sys.argv[1:]])
+    lots["command"] = command_of("bench.expiry")
     members = {
         "bench": "expiry",
         "figure": "expiry-members",
@@ -194,8 +178,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "profiled": lots["profiled"],
         "command": lots["command"],
     }
-    for figure in (lots, members):
-        print(json.dumps(figure, ensure_ascii=False))
+    emit([lots, members])
     print(
         f"expiry: {lots['lots_expired']:,} lots of {lots['members_reviewed']:,} members in "
         f"{lots['seconds']} s = {lots['lots_per_s']:,} lots/s (target "
@@ -203,18 +186,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         + (" [under cProfile]" if lots["profiled"] else "")
     )
     if top is not None:
-        print(json.dumps({"profile": "expiry", "top_own_time": top}, ensure_ascii=False))
-        for row in top:
-            print(f"  {row['own_s']:>8} s own {row['cumulative_s']:>8} s cum  {row['function']}")
+        report_cprofile("expiry", top)
     if py_spy is not None:
-        folded = fold(py_spy[1])
-        print(json.dumps({"profile": "expiry-py-spy", "raw": str(py_spy[1]), **folded}))
-        print(f"expiry under py-spy: {folded['samples']:,} samples; top own time:")
-        for row in folded["top_own"]:
-            print(f"  {row['share']:>6.1%} own  {row['function']}")
-        print("top inclusive:")
-        for row in folded["top_inclusive"]:
-            print(f"  {row['share']:>6.1%} in all  {row['function']}")
+        report_py_spy("expiry", py_spy[1])
     return [lots, members]
 
 

@@ -4,20 +4,23 @@ Two ways: cProfile in process (exact call counts, but it slows Python code down 
 so it tells less about I/O-bound runs), and py-spy (a sampler outside the process: wall-clock
 samples including waits, almost no overhead), whose raw output is folded here into the
 functions with the most samples of their own and the most samples in all. py-spy is not a
-project dependency: install it anywhere (`pip install --target /tmp/pyspy py-spy`) and pass
-its path, or have `py-spy` on the PATH.
+project dependency: `.venv/bin/pip install py-spy` (found beside the interpreter), or install
+it anywhere (`pip install --target /tmp/pyspy py-spy`) and pass its path.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -26,7 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-PY_SPY_CANDIDATES = ("py-spy", str(Path(tempfile.gettempdir()) / "pyspy" / "bin" / "py-spy"))
+PY_SPY_CANDIDATES = (
+    "py-spy",
+    str(Path(sys.executable).with_name("py-spy")),  # `.venv/bin/pip install py-spy`
+    str(Path(tempfile.gettempdir()) / "pyspy" / "bin" / "py-spy"),
+)
 _LINE = re.compile(r":\d+\)$")
 
 
@@ -121,3 +128,49 @@ def fold(raw: Path, limit: int = 10) -> dict[str, Any]:
         "top_own": rows(own),
         "top_inclusive": rows(inclusive),
     }
+
+
+def add_py_spy_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """`--py-spy [BIN]` and `--py-spy-out`, alike in `bench/replay.py` and `bench/expiry.py`."""
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="py-spy",
+        default=None,
+        metavar="BIN",
+        help="sample the measured run with py-spy (BIN: its path; default py-spy on the PATH, "
+        "in the venv or /tmp/pyspy/bin/py-spy) and print where its time goes",
+    )
+    parser.add_argument(
+        "--py-spy-out",
+        default=str(Path(tempfile.gettempdir()) / f"ledger-{name}.pyspy.txt"),
+        help="py-spy's raw output",
+    )
+
+
+def py_spy_from(args: argparse.Namespace) -> tuple[str, Path] | None:
+    """The py-spy binary and raw output the options ask for (None: no sampling)."""
+    if not args.py_spy:
+        return None
+    binary = py_spy_binary(args.py_spy)
+    if binary is None:
+        raise SystemExit(f"no py-spy at {args.py_spy!r}: .venv/bin/pip install py-spy")
+    return binary, Path(args.py_spy_out)
+
+
+def report_py_spy(label: str, raw: Path) -> None:
+    """Fold py-spy's raw output: one JSON line, then the top functions for a human."""
+    folded = fold(raw)
+    print(json.dumps({"profile": f"{label}-py-spy", "raw": str(raw), **folded}))
+    print(f"{label} under py-spy: {folded['samples']:,} samples; top own time:")
+    for row in folded["top_own"]:
+        print(f"  {row['share']:>6.1%} own  {row['function']}")
+    print("top inclusive:")
+    for row in folded["top_inclusive"]:
+        print(f"  {row['share']:>6.1%} in all  {row['function']}")
+
+
+def report_cprofile(label: str, top: list[dict[str, Any]]) -> None:
+    print(json.dumps({"profile": label, "top_own_time": top}, ensure_ascii=False))
+    for row in top:
+        print(f"  {row['own_s']:>8} s own {row['cumulative_s']:>8} s cum  {row['function']}")

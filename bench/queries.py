@@ -15,25 +15,31 @@ After `bench/replay.py` rebuilt the views, times ~200 calls each of:
 It builds `Ledger` and `projections.runtime.Projections` directly and starts no runner. One JSON
 line per figure (`value` is the p99 in ms), then a human line.
 
-    .venv/bin/python -m bench.queries --database-url postgresql://postgres@127.0.0.1:5432/biglog
+    .venv/bin/python -m bench.queries            # the big log in bench_biglog
     .venv/bin/python -m bench.queries --small
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.bigstore import DEFAULT_URL, HEAVY_CARD, SMALL_URL, TIMEZONE, database_url, store_kind
+from bench.bigstore import (
+    HEAVY_CARD,
+    TIMEZONE,
+    add_store_arguments,
+    command_of,
+    database_url,
+    emit,
+    load_average,
+    parser_for,
+    store_kind,
+)
 from ledger.application import Ledger
 from ledger.chaintime import add_months, month_of
 from ledger.settings import Settings
@@ -122,7 +128,7 @@ def run(url: str, calls: int, card: str, period: str | None, seed: int) -> list[
         ]
         for figure in figures:
             figure["store"] = store_kind(url)
-            figure["load_average"] = [round(x, 1) for x in os.getloadavg()]
+            figure["load_average"] = load_average()
         figures[0]["member"] = figures[1]["member"] = figures[2]["member"] = card
         figures[0]["member_events"] = len(events)
         figures[1]["member_events"] = figures[2]["member_events"] = len(events)
@@ -137,17 +143,8 @@ def run(url: str, calls: int, card: str, period: str | None, seed: int) -> list[
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.queries",
-        description=(__doc__ or "").splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"the big log (default {DEFAULT_URL}; with --small {SMALL_URL}); or a SQLite path",
-    )
-    parser.add_argument("--small", action="store_true", help="the small log, 50 calls each")
+    parser = parser_for("bench.queries", __doc__)
+    add_store_arguments(parser)
     parser.add_argument("--calls", type=int, default=None, help="calls per figure (default 200)")
     parser.add_argument("--member", default=HEAVY_CARD, help="the card whose history is read")
     parser.add_argument(
@@ -162,10 +159,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     url = database_url(args.database_url, args.small)
     calls = args.calls or (50 if args.small else 200)
     figures = run(url, calls, args.member, args.period, args.seed)
-    command = shlex.join([".venv/bin/python", "-m", "bench.queries", *sys.argv[1:]])
-    for figure in figures:
-        figure["command"] = command
-        print(json.dumps(figure, ensure_ascii=False))
+    emit(figures, command=command_of("bench.queries"))
     print(
         "queries: "
         + "; ".join(

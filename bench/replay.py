@@ -13,7 +13,7 @@ included, ~no overhead; see `bench/profiling.py`) and prints the top functions;
 `--profile-events N` replays the first N events in this process under cProfile into scratch
 views (`profile_*`, emptied afterwards; the live views are not touched).
 
-    .venv/bin/python -m bench.replay --py-spy /tmp/pyspy/bin/py-spy
+    .venv/bin/python -m bench.replay --py-spy
     .venv/bin/python -m bench.replay --small --profile-events 20000
 """
 
@@ -24,24 +24,33 @@ import cProfile
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.bigstore import (
-    DEFAULT_URL,
     MASTER_KEY_HEX,
-    SMALL_URL,
+    BackendCpu,
+    add_store_arguments,
     analyze,
+    command_of,
     database_url,
+    emit,
+    load_average,
+    parser_for,
     store_kind,
 )
-from bench.profiling import cprofile_top, fold, py_spy_binary, py_spy_command
+from bench.profiling import (
+    add_py_spy_arguments,
+    cprofile_top,
+    py_spy_command,
+    py_spy_from,
+    report_cprofile,
+    report_py_spy,
+)
 from ledger.settings import Settings
 
 TIME = "/usr/bin/time"
@@ -63,18 +72,25 @@ def timed(command: list[str], url: str, sampler: Sequence[str] = ()) -> dict[str
     started = time.perf_counter()
     # /usr/bin/time outermost: the peak RSS is the largest process's (the ledger's, not py-spy's)
     wrapped = [TIME, "-v", *sampler, "--", *command] if sampler else [TIME, "-v", *command]
-    done = subprocess.run(  # noqa: S603 - our own command line
-        wrapped, env=env, capture_output=True, text=True, check=False
-    )
+    with BackendCpu(url) as backends:
+        done = subprocess.run(  # noqa: S603 - our own command line
+            wrapped, env=env, capture_output=True, text=True, check=False
+        )
     wall = time.perf_counter() - started
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    cpu = [
+        float(found.group(1))
+        for label in ("User", "System")
+        if (found := re.search(rf"{label} time \(seconds\): ([\d.]+)", done.stderr))
+    ]
     return {
+        "cpu_seconds": {"ledger": round(sum(cpu), 1), "postgres_backends": backends.seconds},
         "returncode": done.returncode,
         "stdout": done.stdout,
         "stderr": done.stderr,
         "wall_seconds": round(wall, 1),
         "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None,
-        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "load_average": load_average(),
     }
 
 
@@ -101,6 +117,13 @@ def rebuild(url: str, sampler: Sequence[str] = ()) -> dict[str, Any]:
         "wall_seconds": run["wall_seconds"],
         "peak_rss_mb": run["peak_rss_mb"],
         "load_average": run["load_average"],
+        # CPU the rebuild itself used (with py-spy: py-spy's too), and the database for it:
+        # events per CPU second tell what the two cores could do on a quiet machine
+        "cpu_seconds": run["cpu_seconds"],
+        "events_per_cpu_s": {
+            side: round(events / used) if used else None
+            for side, used in run["cpu_seconds"].items()
+        },
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "target_rss_mb": TARGET_RSS_MB,
         "summary": line,
@@ -167,17 +190,8 @@ def profile_replay(url: str, events: int, out: str | None) -> dict[str, Any]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.replay",
-        description=(__doc__ or "").splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"the big log (default {DEFAULT_URL}; with --small {SMALL_URL}); or a SQLite path",
-    )
-    parser.add_argument("--small", action="store_true", help="the small log of biglog --small")
+    parser = parser_for("bench.replay", __doc__)
+    add_store_arguments(parser)
     parser.add_argument("--no-verify", action="store_true", help="skip `ledger verify`")
     parser.add_argument(
         "--no-analyze", action="store_true", help="do not ANALYZE the rebuilt views"
@@ -192,35 +206,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="also profile an in-process replay of the first N events (0: no profile)",
     )
     parser.add_argument("--profile-out", default=None, help="write the cProfile stats here")
-    parser.add_argument(
-        "--py-spy",
-        nargs="?",
-        const="py-spy",
-        default=None,
-        metavar="BIN",
-        help="sample the measured rebuild with py-spy (BIN: its path; default py-spy on the "
-        "PATH or /tmp/pyspy/bin/py-spy) and print where its time goes",
-    )
-    parser.add_argument(
-        "--py-spy-out",
-        default=str(Path(tempfile.gettempdir()) / "ledger-rebuild.pyspy.txt"),
-        help="py-spy's raw output",
-    )
+    add_py_spy_arguments(parser, "rebuild")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse(argv)
     url = database_url(args.database_url, args.small)
-    command = shlex.join([".venv/bin/python", "-m", "bench.replay", *sys.argv[1:]])
-    sampler: list[str] = []
-    if args.py_spy:
-        binary = py_spy_binary(args.py_spy)
-        if binary is None:
-            raise SystemExit(
-                f"no py-spy at {args.py_spy!r}: pip install --target /tmp/pyspy py-spy"
-            )
-        sampler = py_spy_command(binary, Path(args.py_spy_out))
+    command = command_of("bench.replay")
+    py_spy = py_spy_from(args)
+    sampler = py_spy_command(*py_spy) if py_spy else []
     figures: list[dict[str, Any]] = []
     if not args.skip_rebuild:
         r = rebuild(url, sampler)
@@ -230,13 +225,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "value": r["peak_rss_mb"],
             "unit": "MB",
             "store": r["store"],
+            "events": r["events"],
             "target": TARGET_RSS_MB,
+            "load_average": r["load_average"],
             "command": r["command"],
         }
         figures += [r, rss]
-        for figure in figures:
-            figure["script"] = command
-            print(json.dumps(figure, ensure_ascii=False))
+        emit(figures, script=command)
         print(
             f"rebuild: {r['events']:,} events in {r['seconds']} s = {r['events_per_s']:,} events/s "
             f"(target {TARGET_EVENTS_PER_S:,}), peak RSS {r['peak_rss_mb']} MB (target "
@@ -245,20 +240,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         )
         if not args.no_analyze:  # the rebuilt views' statistics, as autovacuum would
             print(json.dumps({"step": "analyze", "seconds": analyze(url)}), flush=True)
-        if sampler:
-            folded = fold(Path(args.py_spy_out))
-            print(json.dumps({"profile": "rebuild-py-spy", "raw": args.py_spy_out, **folded}))
-            print(f"rebuild under py-spy: {folded['samples']:,} samples; top own time:")
-            for row in folded["top_own"]:
-                print(f"  {row['share']:>6.1%} own  {row['function']}")
-            print("top inclusive:")
-            for row in folded["top_inclusive"]:
-                print(f"  {row['share']:>6.1%} in all  {row['function']}")
+        if py_spy:
+            report_py_spy("rebuild", py_spy[1])
     if not args.no_verify:
         v = verify(url)
-        v["script"] = command
         figures.append(v)
-        print(json.dumps(v, ensure_ascii=False))
+        emit([v], script=command)
         print(
             f"verify: {'identical' if v['identical'] else 'DIFFERENCES' if v['completed'] else 'FAILED'} over {v['events']} "
             f"events in {v['wall_seconds']} s, peak RSS {v['peak_rss_mb']} MB",
@@ -266,13 +253,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         )
     if args.profile_events:
         p = profile_replay(url, args.profile_events, args.profile_out)
-        print(json.dumps(p, ensure_ascii=False))
         print(
             f"rebuild profile: {p['events']:,} events under cProfile in "
             f"{p['seconds_under_cprofile']} s; top own time:"
         )
-        for row in p["top_own_time"]:
-            print(f"  {row['own_s']:>8} s own {row['cumulative_s']:>8} s cum  {row['function']}")
+        report_cprofile("rebuild", p.pop("top_own_time"))
+        print(json.dumps(p, ensure_ascii=False))
     return figures
 
 

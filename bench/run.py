@@ -12,12 +12,21 @@ Steps (`--only` / `--skip`, comma-separated names):
                  offered rate, the naive design without the aggregate cache) and on SQLite
   pgbench_limit  bench/pgbench_limit.py: one-row insert+commit transactions/s, same clients
 
+Then, on a big log (`--log-size small|full`, in each of `--log-stores`), generated once per
+store and shared by the steps after it (expiry last: it writes to the log), then dropped:
+
+  biglog         bench/biglog.py: generate the log through the pure domain functions
+  replay         bench/replay.py: `ledger rebuild` events/s and peak RSS (and `ledger verify`)
+  queries        bench/queries.py: history of a 2,000-event member, balance as of, settlement
+  expiry         bench/expiry.py: the expiry run over the due lots, lots/s
+
 To add a figure: a script printing JSON lines with at least `figure`, `value` and `unit`
 (optionally `p50_ms`, `p99_ms`, `errors`), and a `Step` in STEPS below.
 
-    .venv/bin/python -m bench.run                       # everything, ~5 minutes
+    .venv/bin/python -m bench.run                       # everything, ~8 minutes
     .venv/bin/python -m bench.run --seconds 10 --no-doc # a quick look
     .venv/bin/python -m bench.run --only pgbench_limit
+    .venv/bin/python -m bench.run --only biglog,replay,queries,expiry --log-size full
 """
 
 from __future__ import annotations
@@ -31,12 +40,15 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from bench.bigstore import recreate
 from bench.harness import (
     DEFAULT_PG_ADMIN_URL,
     REPO,
@@ -57,6 +69,7 @@ class Step:
     name: str
     module: str
     argv: Callable[[argparse.Namespace], list[str]]
+    on_big_log: bool = False  # runs once per log store, its URL passed as --database-url
 
 
 STEPS = [
@@ -94,7 +107,52 @@ STEPS = [
             a.pg_admin_url,
         ],
     ),
+    Step(
+        "biglog",
+        "bench.biglog",
+        lambda a: ["--recreate", *(["--small"] if a.log_size == "small" else [])],
+        on_big_log=True,
+    ),
+    Step(
+        "replay",
+        "bench.replay",
+        lambda a: [] if a.log_verify else ["--no-verify"],
+        on_big_log=True,
+    ),
+    Step(
+        "queries",
+        "bench.queries",
+        lambda a: ["--calls", str(a.query_calls)],
+        on_big_log=True,
+    ),
+    Step(
+        "expiry",
+        "bench.expiry",
+        lambda a: ["--fresh-copy"] if a.keep_log else [],  # a kept log is left as it was
+        on_big_log=True,
+    ),
 ]
+LOG_STORES = ("postgresql", "sqlite")
+SQLITE_LOG_DIR = Path(tempfile.gettempdir()) / "bench_biglog"
+# figure -> (comparison, target, what is compared): issue 5's targets
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "rebuild": (">=", 50_000, "value"),
+    "rebuild-peak-rss": ("<=", 300, "value"),
+    "history-first-page": ("<=", 20, "p99_ms"),
+    "balance-as-of": ("<=", 20, "p99_ms"),
+    "balance-as-of-cold": ("<=", 20, "p99_ms"),
+    "settlement-month": ("<=", 500, "p99_ms"),
+    "expiry-lots": (">=", 20_000, "value"),
+}
+
+
+def log_url(store: str, args: argparse.Namespace) -> str:
+    """Where the big log of this size lives in this store (bench_biglog[_small])."""
+    name = "bench_biglog" + ("_small" if args.log_size == "small" else "")
+    if store == "sqlite":
+        return f"sqlite:///{SQLITE_LOG_DIR / (name + '.db')}"
+    parts = urlsplit(args.pg_admin_url)
+    return str(urlunsplit(parts._replace(path=f"/{name}", query="")))
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,6 +174,37 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default="", help="http_sales --scenarios (default all)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument(
+        "--log-size",
+        choices=("small", "full"),
+        default="small",
+        help="the big log: small (biglog --small: ~57k events, 50 stores, 2,000 members; "
+        "~2 minutes a store) or full (1,000 stores, 120,000 members: ~3.4M events and ~1.4M "
+        "lots; about an hour a store on this shared machine)",
+    )
+    parser.add_argument(
+        "--log-stores",
+        default=",".join(LOG_STORES),
+        help="stores to generate the big log in and run its steps on, of postgresql, sqlite",
+    )
+    parser.add_argument(
+        "--reuse-log",
+        action="store_true",
+        help="do not generate: use the log a --keep-log run left (implies --keep-log)",
+    )
+    parser.add_argument(
+        "--keep-log",
+        action="store_true",
+        help="keep the big log afterwards (expiry then runs on a copy of it)",
+    )
+    parser.add_argument(
+        "--log-verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run `ledger verify` after the rebuild (default: only on the small log; verify "
+        "holds both views' rows in memory)",
+    )
+    parser.add_argument("--query-calls", type=int, default=200, help="calls per query figure")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to append the section")
     parser.add_argument("--no-doc", action="store_true", help="do not append to the doc")
     args = parser.parse_args(argv)
@@ -125,13 +214,22 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         if chosen - known:
             parser.error(f"--{option}: unknown step(s) {', '.join(sorted(chosen - known))}")
         setattr(args, option, chosen)
+    stores = [n.strip() for n in args.log_stores.split(",") if n.strip()]
+    if set(stores) - set(LOG_STORES):
+        parser.error(f"--log-stores: unknown store(s) {', '.join(set(stores) - set(LOG_STORES))}")
+    args.log_stores = stores
+    args.keep_log = args.keep_log or args.reuse_log
+    if args.log_verify is None:
+        args.log_verify = args.log_size == "small"
     return args
 
 
-def run_step(step: Step, args: argparse.Namespace) -> tuple[list[dict[str, Any]], int, str]:
+def run_step(
+    step: Step, args: argparse.Namespace, extra: list[str] | None = None
+) -> tuple[list[dict[str, Any]], int, str]:
     """Run one step's script; its figures (JSON lines on stdout), exit status, command."""
-    argv = [sys.executable, "-m", step.module, *step.argv(args)]
-    shown = command_line([".venv/bin/python", "-m", step.module, *step.argv(args)])
+    argv = [sys.executable, "-m", step.module, *(extra or []), *step.argv(args)]
+    shown = command_line([".venv/bin/python", "-m", step.module, *(extra or []), *step.argv(args)])
     say(f"step {step.name}: {shown}")
     records: list[dict[str, Any]] = []
     process = subprocess.Popen(  # noqa: S603 - our own scripts
@@ -223,7 +321,29 @@ def _setup(r: dict[str, Any]) -> str:
         parts.append("no aggregate cache")
     if "formula" in r:
         parts.append(str(r["formula"]))
+    if r.get("events") and r.get("bench") in ("biglog", "replay"):
+        parts.append(f"{r['events']:,} events")
+    if r.get("member_events"):
+        parts.append(f"member of {r['member_events']:,} events")
+    if r.get("stores") and r.get("bench") == "queries":
+        parts.append(f"{r['stores']:,} stores")
+    if r.get("lots_expired") is not None:
+        parts.append(f"{r['lots_expired']:,} lots")
+    if r.get("members_reviewed") is not None and r.get("figure") == "expiry-members":
+        parts.append(f"{r['members_reviewed']:,} members")
     return ", ".join(parts)
+
+
+def target(r: dict[str, Any]) -> str:
+    """Issue 5's target for the figure, and whether it is met."""
+    found = TARGETS.get(str(r["figure"]))
+    if found is None or r.get(found[2]) is None:
+        return ""
+    op, goal, key = found
+    met = r[key] >= goal if op == ">=" else r[key] <= goal
+    what = "p99 " if key == "p99_ms" else ""
+    unit = "ms" if key == "p99_ms" else str(r.get("unit", ""))
+    return f"{what}{'≥' if op == '>=' else '≤'} {goal:,g} {unit}: {'met' if met else 'gap'}"
 
 
 def _number(value: Any) -> str:
@@ -235,7 +355,7 @@ def _number(value: Any) -> str:
 
 
 def table(records: list[dict[str, Any]]) -> list[list[str]]:
-    header = ["figure", "setup", "value", "p50", "p99", "errors"]
+    header = ["figure", "setup", "value", "p50", "p99", "errors", "target"]
     return [header] + [
         [
             str(r["figure"]),
@@ -248,6 +368,7 @@ def table(records: list[dict[str, Any]]) -> list[list[str]]:
             f"{r['p50_ms']:.1f} ms" if "p50_ms" in r else "",
             f"{r['p99_ms']:.1f} ms" if "p99_ms" in r else "",
             str(r["errors"]) if "errors" in r else "",
+            target(r),
         ]
         for r in records
     ]
@@ -348,14 +469,36 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     commands: list[str] = []
     failed = []
-    for step in STEPS:
-        if (args.only and step.name not in args.only) or step.name in args.skip:
-            continue
+    chosen = [
+        step
+        for step in STEPS
+        if not ((args.only and step.name not in args.only) or step.name in args.skip)
+    ]
+    for step in (s for s in chosen if not s.on_big_log):
         found, status, shown = run_step(step, args)
         records += found
         commands.append(shown)
         if status != 0:
             failed.append(step.name)
+    on_log = [s for s in chosen if s.on_big_log and not (args.reuse_log and s.name == "biglog")]
+    for store in args.log_stores if on_log else []:
+        url = log_url(store, args)
+        if store == "sqlite":
+            SQLITE_LOG_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            for step in on_log:
+                found, status, shown = run_step(step, args, ["--database-url", url])
+                records += found
+                commands.append(shown)
+                if status != 0:
+                    failed.append(f"{step.name} ({store})")
+                    if step.name == "biglog":
+                        break  # nothing to measure on
+        finally:
+            if not args.keep_log and any(s.name == "biglog" for s in on_log):
+                with shielded():
+                    recreate(url, create=False)
+                say(f"dropped the big log {url}")
     for record in derived(records):
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         records.append(record)

@@ -681,18 +681,24 @@ class Ledger(Application[UUID]):
         )
 
     def member_key(self, card: str) -> UUID:
-        """The member aggregate's id of an enrolled card (MemberNotFound otherwise)."""
-        return self._member(card).id
+        """The member aggregate's id of an enrolled card (MemberNotFound otherwise): asks the
+        store for the member's first event, without reading (and copying) the member."""
+        member_uuid = ids.member_id(card)
+        if not self.recorder.select_events(member_uuid, limit=1):
+            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
+        return member_uuid
 
     def member_events(self, card: str) -> list[MemberEvent]:
         """Every event of the member, in the order they were recorded. Recently asked-for
         members keep their decoded events in memory, read on from the last one kept (customer
         service asks about one member many times in a row; events never change)."""
-        member_uuid = self._member(card).id
+        member_uuid = ids.member_id(card)
         with self._histories_lock:
             kept = self._histories.pop(member_uuid, [])
         newer = self.events.get(member_uuid, gt=kept[-1].originator_version if kept else None)
         events = kept + [e for e in newer if isinstance(e, MemberEvent)]
+        if not events:  # no event at all: never enrolled (the member is not read for this)
+            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
         with self._histories_lock:
             self._histories[member_uuid] = events
             while len(self._histories) > HISTORIES_KEPT:

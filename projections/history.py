@@ -80,7 +80,9 @@ class HistoryView(SqlView):
         balances: dict[str, int] = self.memo().setdefault("balances", {})
         with self.transaction() as cursor:
             balance = balances.get(member_uuid)
-            if balance is None:
+            if balance is None and self.memo_is_whole():
+                balance = 0  # a member the rebuilt view has not seen yet
+            elif balance is None:
                 cursor.execute("SELECT points FROM {balances} WHERE member_id = ?", (member_uuid,))
                 row = cursor.one()
                 balance = row[0] if row else 0
@@ -108,6 +110,7 @@ class HistoryView(SqlView):
             cursor.track(tracking)
             if len(balances) >= BALANCES_KEPT:
                 balances.clear()
+                self.memo_is_partial()
             balances[member_uuid] = balance
 
     def entries(self, query: HistoryQuery) -> list[HistoryEntry]:

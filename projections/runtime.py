@@ -73,6 +73,10 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]
     AnalyticsProjection.name: (AnalyticsProjection, PostgresAnalyticsView, SQLiteAnalyticsView),
 }
 RESTART_SECONDS = 2.0
+# A replay holds a transaction per view for a page of events, and a view that only writes
+# sends nothing until the page ends: on a busy machine that wait can pass the store's idle
+# timeout (POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, 5 s), which ends the rebuild.
+REPLAY_IDLE_SECONDS = 120
 log = structlog.get_logger("ledger.projections")
 
 
@@ -302,7 +306,7 @@ class Projections:
                     return
                 with contextlib.ExitStack() as batches:
                     for view in self.views.values():
-                        batches.enter_context(view.batch())
+                        batches.enter_context(view.batch(REPLAY_IDLE_SECONDS))
                     for notification in notifications:
                         event = log_reader.mapper.to_domain_event(notification)
                         tracking = Tracking(APPLICATION_NAME, notification.id)

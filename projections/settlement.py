@@ -163,7 +163,9 @@ class SettlementView(SqlView):
             period, late = self._period(cursor, month_of(occurred_at, ZoneInfo(zone)))
             key = (period, store_id, int(late))
             row = rows.get(key)
-            if row is None:
+            if row is None and self.memo_is_whole():
+                row = (0, "0", 0, 0, 0, 0)  # a store-month the rebuilt view has not seen yet
+            elif row is None:
                 cursor.execute(
                     "SELECT points_issued, fee, redemption_cost_fen, points_redeemed, "
                     "points_converted, converted_fen FROM {rows} "
@@ -193,6 +195,7 @@ class SettlementView(SqlView):
             cursor.track(tracking)
             if len(rows) >= ROWS_KEPT:
                 rows.clear()
+                self.memo_is_partial()
             rows[key] = row
 
     def _rates(self, cursor: Cursor) -> dict[int, tuple[Decimal, str]]:

@@ -11,11 +11,13 @@ prefix beside the log (`settlement_rows`); on SQLite they sit in the view's own 
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -26,6 +28,7 @@ from psycopg.sql import SQL
 
 Row = tuple[Any, ...]
 TRACKED_APPLICATION = "Ledger"  # the log every view follows (its tracking rows carry this name)
+_WHOLE = "whole"  # the memo key saying the memo holds every row it keeps copies of
 
 
 class Table:
@@ -35,6 +38,94 @@ class Table:
         self.columns = columns
         self.key = key
         self.indexes = indexes
+        self.types = {
+            name: kind.upper() for name, kind in (column.split() for column in columns.split(","))
+        }
+
+
+ARRAY_ROWS = 5_000  # rows per array INSERT
+ARRAY_MIN_ROWS = 8  # fewer rows go with executemany
+_INSERT = re.compile(
+    r"^INSERT INTO \{(?P<table>\w+)\} \((?P<columns>[^()]*)\) VALUES \((?P<values>[^()]*)\)"
+    r"(?P<tail>(?: ON CONFLICT \((?P<key>[^()]*)\) DO (?:NOTHING|UPDATE SET (?P<set>.*)))?)$",
+    re.DOTALL,
+)
+_SET_FROM_EXCLUDED = re.compile(r"^(\w+) = excluded\.(\w+)$")
+
+
+class ArrayInsert:
+    """One single-row `INSERT INTO {t} (...) VALUES (...) [ON CONFLICT ...]` of a view, run for
+    many rows as `INSERT ... SELECT ... FROM unnest(<one array per parameter>)`: one statement
+    (prepared once) per chunk instead of one per row, each of which PostgreSQL plans and runs
+    on its own (what `executemany` sends); the effect is the statement's, row after row.
+
+    A multi-row `ON CONFLICT DO UPDATE` may not touch one key twice, so the rows are cut into
+    chunks in which no key repeats (chunk after chunk is row after row). When the update sets
+    every other column from `excluded` (the row replaces what was there: running balances,
+    settlement rows), only each key's last row matters and the earlier ones are left out."""
+
+    def __init__(self, sql: str, key: list[int] | None, last_wins: bool) -> None:
+        self.sql = sql  # with one `%b` per parameter, each an array
+        self.key = key  # the parameters holding the conflict key (None: a plain INSERT)
+        self.last_wins = last_wins
+
+    def chunks(self, rows: list[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
+        """Each chunk's parameters: one list per parameter, in the order they must run."""
+        key = self.key
+        if key is not None and self.last_wins:
+            rows = list({tuple(r[i] for i in key): r for r in rows}.values())
+        chunk: list[tuple[Any, ...]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for r in rows:
+            if key is not None:
+                k = tuple(r[i] for i in key)
+                if k in seen:
+                    yield [list(c) for c in zip(*chunk, strict=True)]
+                    chunk, seen = [], set()
+                seen.add(k)
+            chunk.append(r)
+            if len(chunk) >= ARRAY_ROWS:
+                yield [list(c) for c in zip(*chunk, strict=True)]
+                chunk, seen = [], set()
+        if chunk:
+            yield [list(c) for c in zip(*chunk, strict=True)]
+
+
+@lru_cache(maxsize=256)
+def array_insert(statement: str, types: tuple[tuple[str, str], ...]) -> ArrayInsert | None:
+    """The array form of a single-row INSERT into a table with these column `types`, or None
+    when the statement is not one this knows (it then runs row by row)."""
+    found = _INSERT.match(statement.strip())
+    if found is None:
+        return None
+    column_types = dict(types)
+    columns = [c.strip() for c in found["columns"].split(",")]
+    values = [v.strip() for v in found["values"].split(",")]
+    if len(columns) != len(values) or any(c not in column_types for c in columns):
+        return None
+    params = [c for c, v in zip(columns, values, strict=True) if v == "?"]
+    items = []
+    for column, value in zip(columns, values, strict=True):
+        items.append(f"u.p{params.index(column)}" if value == "?" else value)
+    # binary parameters (`%b`): a text array would escape every string element in Python
+    arrays = ", ".join(f"%b::{column_types[c]}[]" for c in params)
+    names = ", ".join(f"p{n}" for n in range(len(params)))
+    sql = (
+        f"INSERT INTO {{{found['table']}}} ({found['columns']}) SELECT {', '.join(items)} "
+        f"FROM unnest({arrays}) AS u({names}){found['tail']}"
+    )
+    if found["key"] is None:
+        return ArrayInsert(sql, None, False)
+    key_columns = [c.strip() for c in found["key"].split(",")]
+    key = [params.index(c) for c in key_columns if c in params]
+    assignments = [a.strip() for a in found["set"].split(",")] if found["set"] else []
+    replaced = set(key_columns)
+    for assignment in assignments:
+        pair = _SET_FROM_EXCLUDED.match(assignment)
+        if pair is None or pair[1] != pair[2]:
+            return ArrayInsert(sql, key, False)
+        replaced.add(pair[1])
+    return ArrayInsert(sql, key, bool(assignments) and replaced == set(columns))
 
 
 def utc_text(instant: datetime) -> str:
@@ -45,11 +136,12 @@ def utc_text(instant: datetime) -> str:
 class Cursor:
     """One transaction on a view: portable SQL in, plain tuples out.
 
-    `write()` buffers a statement; the buffer is flushed with one `executemany` per distinct
-    statement (in the order each first appeared) before any read and at the end of the
-    transaction, so a batch of events costs a few round trips, not one per row. So writes of
-    different statements must commute: views write inserts of fresh keys, additive upserts, or
-    upserts that set a value (the last write of one statement wins, as its order is kept).
+    `write()` buffers a statement; the buffer is flushed per distinct statement (in the order
+    each first appeared) before any read and at the end of the transaction, so a batch of
+    events costs a few round trips, not one per row. So writes of different statements must
+    commute: views write inserts of fresh keys, additive upserts, or upserts that set a value
+    (the last write of one statement wins, as its order is kept). On PostgreSQL many rows of an
+    INSERT go as arrays (`ArrayInsert`), else with one `executemany`.
     """
 
     def __init__(
@@ -77,7 +169,12 @@ class Cursor:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         for statement, rows in pending.items():
-            self._raw.executemany(self._sql(statement), rows)
+            plan = self._view.array_insert(statement) if len(rows) >= ARRAY_MIN_ROWS else None
+            if plan is None:
+                self._raw.executemany(self._sql(statement), rows)
+                continue
+            for arrays in plan.chunks(rows):
+                self._raw.execute(self._sql(plan.sql), arrays)
 
     def all(self) -> list[Row]:
         return [_tuple(row) for row in self._raw.fetchall()]
@@ -106,6 +203,10 @@ class SqlView(TrackingRecorder, ABC):
 
     TABLES: ClassVar[dict[str, Table]] = {}
 
+    def array_insert(self, statement: str) -> ArrayInsert | None:
+        """How to write many rows of `statement` as arrays (PostgreSQL), or None: row by row."""
+        return None
+
     @abstractmethod
     def table_name(self, table: str) -> str: ...
 
@@ -125,6 +226,9 @@ class SqlView(TrackingRecorder, ABC):
 
     @abstractmethod
     def _drop_tracking(self, cursor: Cursor) -> None: ...
+
+    def _allow_idle(self, raw: Any, seconds: int) -> None:
+        """Let this transaction stay idle up to `seconds` between statements (PostgreSQL)."""
 
     @abstractmethod
     def create_table(self) -> None: ...
@@ -150,11 +254,15 @@ class SqlView(TrackingRecorder, ABC):
             raise
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, idle_seconds: int | None = None) -> Iterator[None]:
         """Apply many events in one transaction (replays): their rows, then the position of the
-        last one, commit together, so a batch is applied entirely or not at all."""
+        last one, commit together, so a batch is applied entirely or not at all. `idle_seconds`:
+        how long the transaction may wait between statements (a view that only writes sends
+        nothing until the batch ends) before PostgreSQL ends it; default the store's setting."""
         try:
             with self._raw_transaction(True) as raw:
+                if idle_seconds is not None:
+                    self._allow_idle(raw, idle_seconds)
                 cursor = Cursor(raw, self._names(), self.placeholder, self, batch=True)
                 self._local.batch = cursor
                 try:
@@ -175,6 +283,16 @@ class SqlView(TrackingRecorder, ABC):
         one process per projection), dropped whenever a transaction fails."""
         memo: dict[str, Any] = self.__dict__.setdefault("_memo", {})
         return memo
+
+    def memo_is_whole(self) -> bool:
+        """Whether the memo's copies are all there is: this view object emptied the view
+        (`drop()`, as a rebuild does) and has kept every copy since, so a row it has no copy
+        of does not exist and need not be read (a replay's reads are each a round trip that
+        also flushes the buffered writes). A view that drops copies calls `memo_is_partial()`."""
+        return bool(self.memo().get(_WHOLE))
+
+    def memo_is_partial(self) -> None:
+        self.memo()[_WHOLE] = False
 
     @property
     def _local(self) -> threading.local:
@@ -213,10 +331,17 @@ class SqlView(TrackingRecorder, ABC):
             for name in self.TABLES:
                 cursor.execute(f"DROP TABLE IF EXISTS {{{name}}}")
             self._drop_tracking(cursor)
+        self.forget()
+        self.memo()[_WHOLE] = True  # empty, and so is the memo (see memo_is_whole)
 
 
 class PostgresSqlView(PostgresTrackingRecorder, SqlView):
     """Tables named `<projection>_<table>` in the log's schema."""
+
+    def array_insert(self, statement: str) -> ArrayInsert | None:
+        found = _INSERT.match(statement.strip())
+        table = self.TABLES.get(found["table"]) if found else None
+        return array_insert(statement, tuple(table.types.items())) if table else None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -231,6 +356,9 @@ class PostgresSqlView(PostgresTrackingRecorder, SqlView):
     @property
     def placeholder(self) -> str:
         return "%s"
+
+    def _allow_idle(self, raw: Any, seconds: int) -> None:
+        raw.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{int(seconds)}s'")
 
     def _drop_tracking(self, cursor: Cursor) -> None:
         cursor.execute(
