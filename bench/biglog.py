@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -68,7 +69,7 @@ from bench.bigstore import (
     recreate,
     store_kind,
 )
-from ledger import enrolment, ids, redemptions, rulebook, settlement, store, tierreview
+from ledger import enrolment, ids, redemptions, rulebook, sealing, settlement, store, tierreview
 from ledger.adjustments import adjust
 from ledger.chaintime import add_months, month_of
 from ledger.commands import (
@@ -337,6 +338,8 @@ class Chain:
         self._pending: list[DomainEvent] = []
         self._snapshots: list[Snapshot] = []
         self._recorded = 0
+        self.heads: dict[UUID, tuple[int, str]] = {}  # per aggregate: its last version, hash
+        self.digests = settlement.MonthDigests()  # what closing a month records as its digest
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -354,10 +357,12 @@ class Chain:
         queue them (and any snapshot) for the writer; returns them as stamped."""
         self._recorded += 1
         stamp = (at + timedelta(milliseconds=50 + self._recorded % 900)).astimezone(UTC)
+        stamped_events = [msgspec.structs.replace(e, timestamp=stamp) for e in events]
         out = []
-        for event in events:
-            stamped = msgspec.structs.replace(event, timestamp=stamp)
+        # Sealed as the ledger seals what it saves, so `ledger verify` finds every chain whole.
+        for stamped in sealing.seal(stamped_events, self.heads):
             out.append(stamped)
+            self.digests.add(stamped)
             self._pending.append(stamped)
             if isinstance(stamped, PointsAccrued | PointsAdjusted) and stamped.lot is not None:
                 self.counts.lots += 1
@@ -366,6 +371,7 @@ class Chain:
                 state = evolve_member(m.state, stamped)
                 state.version = stamped.originator_version
                 state.modified_on = stamp
+                state.chain = stamped.chain
                 m.state = state
                 if state.version % SNAPSHOT_INTERVAL == 0:
                     snapshot = Snapshot.take(state)
@@ -878,7 +884,11 @@ class Chain:
     def close(self, month: datetime, at: datetime) -> None:
         event, _ = settlement.close(None, month_of(month, self.zone), self.zone, FINANCE, at)
         if event is not None:
-            self.emit([event], at)
+            [closed] = self.emit([event], at)
+            state = settlement.evolve(None, closed)
+            digested = settlement.record_digest(state, self.digests.closed[state.period])
+            if digested is not None:
+                self.emit([digested], at)
             self.counts.periods_closed += 1
 
     def review(self, as_of: datetime, at: datetime) -> None:
