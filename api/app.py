@@ -37,7 +37,7 @@ from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
 from api.validation import strict_body
-from ledger.application import Ledger
+from ledger.application import Ledger, open_ledger
 from ledger.model import now_utc
 from ledger.settings import Settings
 from projections.queries import Queries
@@ -59,7 +59,7 @@ def create_app(
     def build() -> Ledger:
         if ledger_factory is not None:
             return ledger_factory()
-        return Ledger(settings, on_appended=count_appended)
+        return open_ledger(settings, on_appended=count_appended)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -1153,3 +1153,20 @@ class Ledger(Application[UUID]):
         except PersistenceError:
             return False
         return True
+
+
+STARTS_MAX = 5
+
+
+def open_ledger(settings: Settings, **kwargs: Any) -> Ledger:
+    """A Ledger, its tables made if missing. Worker processes started together race to make
+    them: PostgreSQL answers one of two concurrent `CREATE OR REPLACE FUNCTION`s (eventsourcing's
+    insert function) with "tuple concurrently updated", so a start is retried, with jitter."""
+    for n in range(STARTS_MAX):
+        try:
+            return Ledger(settings, **kwargs)
+        except PersistenceError:
+            if n == STARTS_MAX - 1:
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (n + 1))  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")
