@@ -743,13 +743,7 @@ class Ledger(Application[UUID]):
             attempts += 1
             existing = self._sale(sale_uuid) if attempts > 1 else None
             if existing is not None:
-                if not isinstance(existing, Sale) or existing.fingerprint != fingerprint:
-                    raise IdempotencyConflict(
-                        f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted "
-                        "with a different body",
-                        field="receipt_no",
-                    )
-                return existing.receipt, False
+                return _replayed(existing, Sale, fingerprint, cmd).receipt, False
             self.require_store(cmd.store_id)
             version = self._rules_for(cmd.occurred_at)
             member = self._member(card)
@@ -772,13 +766,7 @@ class Ledger(Application[UUID]):
         def attempt() -> tuple[NonMemberSaleReceipt, bool]:
             existing = self._sale(sale_uuid)
             if existing is not None:
-                if not isinstance(existing, NonMemberSale) or existing.fingerprint != fingerprint:
-                    raise IdempotencyConflict(
-                        f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted "
-                        "with a different body",
-                        field="receipt_no",
-                    )
-                return existing.receipt, False
+                return _replayed(existing, NonMemberSale, fingerprint, cmd).receipt, False
             self.require_store(cmd.store_id)
             event, receipt = record_non_member_sale(cmd, fingerprint=fingerprint, operator=operator)
             self._save(event)
@@ -1153,6 +1141,19 @@ class Ledger(Application[UUID]):
         except PersistenceError:
             return False
         return True
+
+
+S = TypeVar("S", Sale, NonMemberSale)
+
+
+def _replayed(existing: Sale | NonMemberSale, kind: type[S], fingerprint: str, cmd: PostSale) -> S:
+    """The recorded sale a retry of `cmd` replays; 409 if that receipt was posted otherwise."""
+    if not isinstance(existing, kind) or existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted with a different body",
+            field="receipt_no",
+        )
+    return existing
 
 
 STARTS_MAX = 5
