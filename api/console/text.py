@@ -164,6 +164,7 @@ _LABELS: dict[str, tuple[str, str]] = {
         "sales figures are about what was sold at the store.",
     ),
     "all_stores": ("全部门店", "All stores"),
+    "chain_median": ("全链中位数", "chain median"),
     "anomalies": ("异常", "Anomalies"),
     "frequent_card": ("一月内消费20次以上的卡", "Card with 20+ purchases in the month"),
     "refund_outlier": (
@@ -202,6 +203,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
 
 PROJECTIONS = {"history": ("积分明细", "history"), "settlement": ("结算", "settlement")}
 PROJECTIONS["members"] = ("会员批次与卡库存", "members: lots and cards")
+PROJECTIONS["analytics"] = ("会员分析", "analytics")
 
 
 def _pick(pair: tuple[str, str], lang: str) -> str:
