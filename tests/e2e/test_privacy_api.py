@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from ledger.application import Ledger
+from ledger.cli import main as cli_main
 from ledger.model import now_utc
 from ledger.settings import ConfigError, Settings
 from ledger.vault import KeyUnreadable
@@ -222,3 +223,26 @@ def test_master_key_rotation_rewraps_every_member_key(settings: Settings) -> Non
         assert record.data.name == "李四"
     finally:
         ledger.close()
+
+
+def test_after_an_erasure_verify_finds_every_chain_and_view_intact(
+    chain: Chain,
+    client: TestClient[Any],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    chain.standard()
+    chain.enrol("M1", **PERSON)
+    chain.sale("R1", member_id="M1")
+    assert (
+        client.post("/v1/members/M1/erase", json={"reason": "asked"}, headers=ADMIN).status_code
+        == 201
+    )
+    chain.sale("R2", member_id="M1")
+    caught_up(client)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("LEDGER_MASTER_KEY", settings.master_key.hex())
+    assert cli_main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "intact" in out and "identical to a replay" in out
