@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
@@ -31,22 +30,21 @@ from projections.analytics_report import (
     build_report,
     windows,
 )
+from projections.chainzone import CHAIN_TABLE, ChainZoneView
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,
     SQLiteSqlView,
-    SqlView,
     Table,
     ViewProjection,
     handles,
 )
 
-DEFAULT_ZONE = "Asia/Shanghai"
 COUNTS = ("member_sales", "member_sales_fen", "non_member_sales", "non_member_sales_fen")
 STORE_MONTH_COLUMNS = (*COUNTS, "refunds", "refunded_fen")
 
 
-class AnalyticsView(SqlView):
+class AnalyticsView(ChainZoneView):
     TABLES: ClassVar[dict[str, Table]] = {
         "store_months": Table(
             "store_id TEXT, period TEXT, " + ", ".join(f"{c} BIGINT" for c in STORE_MONTH_COLUMNS),
@@ -62,20 +60,10 @@ class AnalyticsView(SqlView):
             key="member_id, store_id, day",
             indexes=["day"],
         ),
-        "chain": Table("name TEXT, value TEXT", key="name"),
+        "chain": CHAIN_TABLE,
     }
 
     # -- writing (the projection) ----------------------------------------------------------
-
-    def zone(self, event: RuleSetPublished, tracking: Tracking) -> None:
-        with self.transaction() as cursor:
-            cursor.write(
-                "INSERT INTO {chain} (name, value) VALUES ('zone', ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (event.rules.zone.key,),
-            )
-            cursor.track(tracking)
-            self.memo()["zone"] = event.rules.zone.key
 
     def enrolled(self, event: MemberEnrolled, tracking: Tracking) -> None:
         with self.transaction() as cursor:
@@ -122,13 +110,7 @@ class AnalyticsView(SqlView):
 
     def _day(self, cursor: Cursor, instant: datetime) -> date:
         """The calendar day of an instant in the chain's time zone."""
-        memo = self.memo()
-        if "zone" not in memo:
-            cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
-            row = cursor.one()
-            memo["zone"] = str(row[0]) if row else DEFAULT_ZONE
-        zone = ZoneInfo(memo["zone"])
-        return instant.astimezone(zone).date()
+        return instant.astimezone(self.chain_zone(cursor)).date()
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import Tracking
@@ -31,11 +30,11 @@ from ledger.member import (
     RedemptionVoided,
 )
 from ledger.rulebook import RuleSetPublished
+from projections.chainzone import CHAIN_TABLE, ChainZoneView
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,
     SQLiteSqlView,
-    SqlView,
     Table,
     ViewProjection,
     handles,
@@ -59,7 +58,7 @@ class CardStock(msgspec.Struct, frozen=True, kw_only=True):
     period: str | None = None
 
 
-class MembersView(SqlView):
+class MembersView(ChainZoneView):
     TABLES: ClassVar[dict[str, Table]] = {
         "directory": Table(
             "member_uuid TEXT, member_id TEXT, store_id TEXT, enrolled_at TEXT",
@@ -78,20 +77,10 @@ class MembersView(SqlView):
             "store_id TEXT, dispatched BIGINT, taken BIGINT, activated BIGINT", key="store_id"
         ),
         "activations": Table("store_id TEXT, period TEXT, cards BIGINT", key="store_id, period"),
-        "chain": Table("name TEXT, value TEXT", key="name"),
+        "chain": CHAIN_TABLE,
     }
 
     # -- writing (the projection) ----------------------------------------------------------
-
-    def zone(self, event: RuleSetPublished, tracking: Tracking) -> None:
-        with self.transaction() as cursor:
-            cursor.write(
-                "INSERT INTO {chain} (name, value) VALUES ('zone', ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (event.rules.zone.key,),
-            )
-            cursor.track(tracking)
-            self.memo()["zone"] = event.rules.zone.key
 
     def enrolled(self, event: MemberEnrolled, tracking: Tracking) -> None:
         with self.transaction() as cursor:
@@ -109,7 +98,7 @@ class MembersView(SqlView):
             if source is not None:
                 self._stock(cursor, source, taken=1)
             self._stock(cursor, event.store_id, activated=1)
-            period = month_of(event.occurred_at, self._zone(cursor))
+            period = month_of(event.occurred_at, self.chain_zone(cursor))
             cursor.write(
                 "INSERT INTO {activations} (store_id, period, cards) VALUES (?, ?, 1) "
                 "ON CONFLICT (store_id, period) DO UPDATE SET cards = {activations}.cards + 1",
@@ -162,14 +151,6 @@ class MembersView(SqlView):
                     (member_uuid, take.lot_id, -sign * take.points),
                 )
             cursor.track(tracking)
-
-    def _zone(self, cursor: Cursor) -> ZoneInfo:
-        memo = self.memo()
-        if "zone" not in memo:
-            cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
-            row = cursor.one()
-            memo["zone"] = row[0] if row else "Asia/Shanghai"
-        return ZoneInfo(memo["zone"])
 
     def _ranges(self, cursor: Cursor) -> list[CardRange]:
         memo = self.memo()
