@@ -594,6 +594,9 @@ class Ledger(Application[UUID]):
 
         def attempt() -> None:
             last = self.recorder.select_events(log_id, desc=True, limit=1)
+            if last:  # the head the new read chains to: sealing need not read it again
+                head = cast(DomainEvent, self.mapper.to_domain_event(last[0]))
+                self._remember([(log_id, head.originator_version, head.chain)])
             self._save(
                 privacy.PersonalDataRead(
                     originator_id=log_id,
@@ -665,10 +668,9 @@ class Ledger(Application[UUID]):
         """Everything held on a member, their personal data decrypted (the read is logged)."""
         personal = self.personal_data(card, principal, "export", now)
         view = self.member(card, now)
-        member_uuid = self.member_key(card)
-        accesses = [
+        accesses = [  # personal_data found the member: its id is the card's
             privacy.access_entry(e)
-            for e in self.events.get(ids.access_log_id(member_uuid))
+            for e in self.events.get(ids.access_log_id(ids.member_id(card)))
             if isinstance(e, privacy.PersonalDataRead)
         ]
         return privacy.MemberExport(
