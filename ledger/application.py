@@ -1164,7 +1164,8 @@ STARTS_MAX = 5
 def open_ledger(settings: Settings, **kwargs: Any) -> Ledger:
     """A Ledger, its tables made if missing. Worker processes started together race to make
     them: PostgreSQL answers one of two concurrent `CREATE OR REPLACE FUNCTION`s (eventsourcing's
-    insert function) with "tuple concurrently updated", so a start is retried, with jitter."""
+    insert function) with "tuple concurrently updated", so a start is retried, with jitter.
+    The service and every `ledger` command build their ledger this way."""
     for n in range(STARTS_MAX):
         try:
             return Ledger(settings, **kwargs)

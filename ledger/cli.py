@@ -63,14 +63,14 @@ def _as_of(text: str) -> datetime:
 def _run(args: argparse.Namespace) -> int:
     import msgspec
 
-    from ledger.application import Ledger
+    from ledger.application import open_ledger
     from ledger.model import now_utc
     from ledger.settings import Settings
     from projections.queries import Queries
     from projections.runtime import Projections
 
     settings = Settings.from_env()
-    ledger = Ledger(settings)
+    ledger = open_ledger(settings)
     projections = Projections(settings, ["members"])
     try:
         queries = Queries(ledger, projections)
@@ -84,14 +84,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _rotate_master_key(args: argparse.Namespace) -> int:
-    from ledger.application import Ledger
+    from ledger.application import open_ledger
     from ledger.settings import ConfigError, Settings, parse_master_key
 
     settings = Settings.from_env()
     previous = os.environ.get("LEDGER_PREVIOUS_MASTER_KEY", "")
     if not previous:
         raise ConfigError("set LEDGER_PREVIOUS_MASTER_KEY to the master key being replaced")
-    ledger = Ledger(settings)
+    ledger = open_ledger(settings)
     try:
         count = ledger.rewrap_member_keys(parse_master_key(previous, "LEDGER_PREVIOUS_MASTER_KEY"))
     finally:

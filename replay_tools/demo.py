@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from ledger.application import Ledger
+from ledger.application import Ledger, open_ledger
 from ledger.commands import (
     AdjustPoints,
     CashOffset,
@@ -792,7 +792,7 @@ def _run(args: argparse.Namespace) -> int:
         start=args.start,
         timezone=settings.timezone,
     )
-    ledger = Ledger(settings)
+    ledger = open_ledger(settings)
     try:
         with progress("demo", total=plan.days) as tracker:
             result = generate(ledger, plan, tracker)

@@ -33,7 +33,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from ledger.application import Ledger
+from ledger.application import Ledger, open_ledger
 from ledger.settings import Settings
 from replay_tools.progress import Tracker, progress, summary
 
@@ -256,7 +256,7 @@ def _rate(count: int, seconds: float) -> str:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    ledger = Ledger(Settings.from_env())
+    ledger = open_ledger(Settings.from_env())
     try:
         with progress("export") as tracker:
             count = export_log(ledger, args.file, tracker)
@@ -271,7 +271,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    ledger = Ledger(Settings.from_env())
+    ledger = open_ledger(Settings.from_env())
     try:
         with progress("import") as tracker:
             count = import_log(ledger, args.file, tracker)

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.application import Ledger
+from ledger.application import open_ledger
 from ledger.settings import Settings
 from projections.runtime import PROJECTIONS, Projections
 from projections.sqlview import Row
@@ -37,7 +37,7 @@ DIFFERENCES_SHOWN = 10
 
 
 def _head(settings: Settings) -> int:
-    ledger = Ledger(settings)
+    ledger = open_ledger(settings)
     try:
         return ledger.log_position()
     finally:
@@ -115,7 +115,7 @@ def _compare(table: str, live: list[Row], rebuilt: list[Row]) -> list[str]:
 
 def _verify_seals(settings: Settings, head: int) -> bool:
     """The chains and the closed months' digests; prints what is broken, True if nothing."""
-    ledger = Ledger(settings)
+    ledger = open_ledger(settings)
     started = time.perf_counter()
     try:
         with progress("verify: chains", total=head) as tracker:
@@ -203,7 +203,7 @@ def _instant(text: str) -> datetime:
 
 
 def _as_of(args: argparse.Namespace) -> int:
-    ledger = Ledger(Settings.from_env())
+    ledger = open_ledger(Settings.from_env())
     try:
         state = ledger.member_as_of(args.member, args.time, args.recorded_as_of)
     finally:

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger import ids, rulebook
-from ledger.application import Ledger
+from ledger.application import Ledger, open_ledger
 from ledger.errors import InvalidRuleSet, InvariantViolation
 from ledger.member import MemberEnrolled, TierChanged
 from ledger.model import projector
@@ -243,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.start >= args.end:
         sys.stderr.write("what-if: --from must be before --to\n")
         return 2
-    ledger = Ledger(Settings.from_env())
+    ledger = open_ledger(Settings.from_env())
     try:
         if args.rule_version is not None:
             rules = published_rules(ledger, args.rule_version)
