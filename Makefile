@@ -46,7 +46,7 @@ screenshots: setup browser
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ledger projections api replay_tools tests bench
+	$(BIN)/mypy ledger projections api replay_tools entry tests bench
 
 # The benchmarks of issue 5 (bench/README.md), ~8 minutes: one JSON line per figure, a table,
 # and a dated section appended to docs/PERFORMANCE.md. BENCH_ARGS goes to bench/run.py

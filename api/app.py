@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -29,19 +29,70 @@ from api.controllers.settlements import SettlementsController
 from api.controllers.storedvalue import StoredValueController
 from api.controllers.stores import StoresController
 from api.controllers.system import HealthController
-from api.deps import provide_ledger, provide_principal, provide_queries
+from api.deps import dependencies
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
 from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
 from api.scheduler import expire_daily
-from api.validation import strict_body
+from api.validation import strict_request
 from ledger.application import Ledger, open_ledger
-from ledger.model import now_utc
+from ledger.domain.model import now_utc
 from ledger.settings import Settings
 from projections.queries import Queries
 from projections.runtime import Projections
+
+CONTROLLERS = [
+    RulesController,
+    StoresController,
+    ApiKeysController,
+    MembersController,
+    SalesController,
+    RedemptionsController,
+    StoredValueController,
+    AdminRunsController,
+    SettlementsController,
+    ReportsController,
+    AnalyticsController,
+    HealthController,
+    MetricsController,
+]
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def _lifespan(
+    settings: Settings, build: Callable[[], Ledger], clock: Callable[[], datetime]
+) -> Lifespan:
+    """Open the ledger and the projections at start (off the event loop), close them at stop."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        ledger = await anyio.to_thread.run_sync(build)
+        if settings.admin_key:
+            await anyio.to_thread.run_sync(ledger.access.ensure_admin_key, settings.admin_key)
+        app.state.ledger = ledger
+        projections = await anyio.to_thread.run_sync(Projections, settings)
+        if settings.run_projections:
+            await anyio.to_thread.run_sync(projections.start)
+        app.state.queries = Queries(ledger, projections)
+        PROJECTION_LAG.source = lambda: (ledger.core.log_position(), projections.positions())
+        scheduler = None
+        if settings.expire_daily:
+            zone = ZoneInfo(settings.timezone)
+            scheduler = asyncio.create_task(
+                expire_daily(ledger.runs, app.state.queries, zone, clock)
+            )
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.cancel()
+            PROJECTION_LAG.source = None
+            await anyio.to_thread.run_sync(projections.stop)
+            await anyio.to_thread.run_sync(ledger.close)
+
+    return lifespan
 
 
 def create_app(
@@ -61,62 +112,18 @@ def create_app(
             return ledger_factory()
         return open_ledger(settings, on_appended=count_appended)
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        ledger = await anyio.to_thread.run_sync(build)
-        if settings.admin_key:
-            await anyio.to_thread.run_sync(ledger.ensure_admin_key, settings.admin_key)
-        app.state.ledger = ledger
-        projections = await anyio.to_thread.run_sync(Projections, settings)
-        if settings.run_projections:
-            await anyio.to_thread.run_sync(projections.start)
-        app.state.queries = Queries(ledger, projections)
-        PROJECTION_LAG.source = lambda: (ledger.log_position(), projections.positions())
-        scheduler = None
-        if settings.expire_daily:
-            zone = ZoneInfo(settings.timezone)
-            scheduler = asyncio.create_task(expire_daily(app.state.queries, zone, clock))
-        try:
-            yield
-        finally:
-            if scheduler is not None:
-                scheduler.cancel()
-            PROJECTION_LAG.source = None
-            await anyio.to_thread.run_sync(projections.stop)
-            await anyio.to_thread.run_sync(ledger.close)
-
     return Litestar(
-        route_handlers=[
-            RulesController,
-            StoresController,
-            ApiKeysController,
-            MembersController,
-            SalesController,
-            RedemptionsController,
-            StoredValueController,
-            AdminRunsController,
-            SettlementsController,
-            ReportsController,
-            AnalyticsController,
-            HealthController,
-            MetricsController,
-            *console_routes(settings),
-        ],
-        lifespan=[lifespan],
+        route_handlers=[*CONTROLLERS, *console_routes(settings)],
+        lifespan=[_lifespan(settings, build, clock)],
         state=State({"store_gate": gate}),
-        dependencies={
-            "ledger": Provide(provide_ledger, sync_to_thread=False),
-            "principal": Provide(provide_principal, sync_to_thread=False),
-            "queries": Provide(provide_queries, sync_to_thread=False),
-            "now": Provide(provide_now, sync_to_thread=False),
-        },
+        dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},
         middleware=[
             request_logging,
             PROMETHEUS.middleware,
             store_gate(gate),
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
         ],
-        before_request=strict_body,
+        before_request=strict_request,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="pharmacy-ledger",

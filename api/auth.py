@@ -15,9 +15,9 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Guard
 
-from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import Role
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import Role
 
 # /console authenticates by its own session cookie (api/console/session.py), not by Bearer.
 PUBLIC_PATHS = ["^/health$", "^/metrics$", "^/schema", "^/console(/|$)"]
@@ -32,7 +32,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not key.strip():
             raise NotAuthorizedException("send Authorization: Bearer <api key>")
         ledger: Ledger = connection.app.state.ledger
-        principal = await anyio.to_thread.run_sync(ledger.authenticate, key.strip())
+        principal = await anyio.to_thread.run_sync(ledger.access.authenticate, key.strip())
         if principal is None:
             raise NotAuthorizedException("unknown or revoked API key")
         connection.scope["state"]["principal"] = principal

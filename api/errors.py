@@ -29,7 +29,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Unavailable
+from ledger.domain.errors import Conflict, InvalidInput, LedgerError, NotFound, Unavailable
 
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "x-request-id"

@@ -18,8 +18,8 @@ import anyio.to_thread
 import psycopg
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from ledger.errors import Unavailable
-from ledger.persistence import eventsourcing_env
+from ledger.domain.errors import Unavailable
+from ledger.infrastructure.persistence import eventsourcing_env
 
 PROBE_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 1

@@ -2,9 +2,9 @@
 
 The chain (1,000 stores, 70 % franchise; members of every kind and one very heavy member, a
 clinic's purchasing account with 2,000+ events) lives in memory: each member's state is the
-ledger's own `Member`, changed only by `ledger.member.evolve`, and every event comes from the
+ledger's own `Member`, changed only by `ledger.domain.member.evolve`, and every event comes from the
 ledger's pure decision functions (`rulebook.publish`, `store.configure`, `enrolment.enrol`,
-`sale.record_sale`, `refunds.refund_sale`, `redemptions.redeem/capture/void`,
+`sale.record_sale`, `refunds.refund_sale`, `redemption.redeem/capture/void`,
 `storedvalue.convert/pay/refund_payment`, `adjustments.adjust`, `settlement.close`,
 `tierreview.review`), exactly as `Ledger` calls them. The application's write path (reads,
 optimistic appends, one transaction per command) is skipped: the events are encoded with the
@@ -69,10 +69,9 @@ from bench.bigstore import (
     recreate,
     store_kind,
 )
-from ledger import enrolment, ids, redemptions, rulebook, sealing, settlement, store, tierreview
-from ledger.adjustments import adjust
-from ledger.chaintime import add_months, month_of
-from ledger.commands import (
+from ledger.domain import enrolment, ids, redemption, rulebook, settlement, store, tierreview
+from ledger.domain.adjustment import adjust
+from ledger.domain.commands import (
     AdjustPoints,
     CashOffset,
     ConvertPoints,
@@ -89,19 +88,24 @@ from ledger.commands import (
     SaleLine,
     Voucher,
 )
-from ledger.errors import LedgerError
-from ledger.lots import Lot
-from ledger.member import Member, MemberEvent, PointsAccrued, PointsAdjusted, available
-from ledger.member import evolve as evolve_member
-from ledger.model import DomainEvent, Snapshot
-from ledger.persistence import MsgspecMapper, NullTranscoder
-from ledger.records import FollowUpRecorded, Operation, OperationRecorded, encode, evolve_operation
-from ledger.redemptions import Redemption, evolve_redemption
-from ledger.refunds import refund_sale
-from ledger.rules import RuleSet, RuleVersion
-from ledger.sale import Sale, SaleRecorded, evolve_sale, record_sale
+from ledger.domain.errors import LedgerError
+from ledger.domain.member import Member, MemberEvent, PointsAccrued, PointsAdjusted, available
+from ledger.domain.member import evolve as evolve_member
+from ledger.domain.model import DomainEvent, Snapshot
+from ledger.domain.operation import FollowUpRecorded, Operation, OperationRecorded, encode
+from ledger.domain.operation import evolve as evolve_operation
+from ledger.domain.redemption import Redemption
+from ledger.domain.redemption import evolve as evolve_redemption
+from ledger.domain.refund import refund_sale
+from ledger.domain.sale import Sale, SaleRecorded, record_sale
+from ledger.domain.sale import evolve as evolve_sale
+from ledger.domain.storedvalue import convert, pay, refund_payment
+from ledger.infrastructure import hashchain
+from ledger.infrastructure.persistence import MsgspecMapper, NullTranscoder
+from ledger.policies.chaintime import add_months, month_of
+from ledger.policies.lots import Lot
+from ledger.policies.ruleset import RuleSet, RuleVersion
 from ledger.settings import Settings
-from ledger.storedvalue import convert, pay, refund_payment
 from replay_tools.demo import (
     CATEGORIES,
     EXCHANGES,
@@ -273,16 +277,16 @@ def _write(
     busy, error = 0.0, None
     ledger = Ledger(Settings(database_url=url, master_key=bytes(32)))
     try:
-        assert ledger.snapshots is not None
+        assert ledger.core.snapshots is not None
         while (item := batches.get()) is not None:
             if error is not None:
                 continue  # drain after a failure, so the generator is not left blocked
             started = time.perf_counter()
             try:
                 events, snapshots = item
-                ledger.recorder.insert_events(events)
+                ledger.core.recorder.insert_events(events)
                 if snapshots:
-                    ledger.snapshots.recorder.insert_events(snapshots)
+                    ledger.core.snapshots.recorder.insert_events(snapshots)
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
             busy += time.perf_counter() - started
@@ -360,7 +364,7 @@ class Chain:
         stamped_events = [msgspec.structs.replace(e, timestamp=stamp) for e in events]
         out = []
         # Sealed as the ledger seals what it saves, so `ledger verify` finds every chain whole.
-        for stamped in sealing.seal(stamped_events, self.heads):
+        for stamped in hashchain.chained(stamped_events, self.heads):
             out.append(stamped)
             self.digests.add(stamped)
             self._pending.append(stamped)
@@ -713,7 +717,7 @@ class Chain:
             return
         operator = f"pos:{store_id}"
         try:
-            events, _ = redemptions.redeem(
+            events, _ = redemption.redeem(
                 cmd,
                 decidable(m.state),
                 self.version_at(at),
@@ -739,7 +743,7 @@ class Chain:
 
     def capture(self, m: _M, record: Redemption, at: datetime) -> None:
         assert m.state is not None
-        events, _ = redemptions.capture(
+        events, _ = redemption.capture(
             record, decidable(m.state), operator=f"pos:{record.store_id}", now=at
         )
         self.emit(events, at, m)
@@ -747,7 +751,7 @@ class Chain:
 
     def void(self, m: _M, record: Redemption, at: datetime) -> None:
         assert m.state is not None
-        events, _ = redemptions.void(
+        events, _ = redemption.void(
             record, decidable(m.state), operator=f"pos:{record.store_id}", now=at
         )
         self.emit(events, at, m)
@@ -956,9 +960,9 @@ def generate(url: str, plan: Plan, quiet: bool = False, dry_run: bool = False) -
     ledger = None if dry_run else Ledger(Settings(database_url=url, master_key=bytes(32)))
     writer = None
     try:
-        if ledger is not None and ledger.recorder.max_notification_id():
+        if ledger is not None and ledger.core.recorder.max_notification_id():
             raise SystemExit(f"{url} is not empty: pass --recreate to start afresh")
-        mapper = ledger.mapper if ledger else MsgspecMapper(transcoder=NullTranscoder())
+        mapper = ledger.core.mapper if ledger else MsgspecMapper(transcoder=NullTranscoder())
         writer = None if dry_run else Writer(url)
         encode_seconds = 0.0
 
@@ -988,7 +992,7 @@ def generate(url: str, plan: Plan, quiet: bool = False, dry_run: bool = False) -
         if writer is not None:
             writer.close()
         seconds = time.perf_counter() - started
-        head = ledger.recorder.max_notification_id() or 0 if ledger else chain.counts.events
+        head = ledger.core.recorder.max_notification_id() or 0 if ledger else chain.counts.events
     finally:
         if ledger is not None:
             ledger.close()

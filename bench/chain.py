@@ -29,8 +29,8 @@ import msgspec
 
 from bench.harness import emit, say
 from ledger.application import Ledger
-from ledger.commands import EnrolMember, IssueApiKey, RegisterStore
-from ledger.rules import RuleSet
+from ledger.domain.commands import EnrolMember, IssueApiKey, RegisterStore
+from ledger.policies.ruleset import RuleSet
 from ledger.settings import Settings
 from projections.runtime import Projections
 from tests.rulesets import SPEC_EXAMPLE
@@ -99,7 +99,7 @@ def prepare(
     settings = Settings(database_url=database_url, master_key=master_key)
     ledger = Ledger(settings)
     try:
-        ledger.publish_rules(rules(), "bench")
+        ledger.rules.publish(rules(), "bench")
         store_ids = [f"S{n:02d}" for n in range(1, stores + 1)]
         keys = []
         for n, store_id in enumerate(store_ids):
@@ -110,8 +110,10 @@ def prepare(
                     name=f"Store {store_id}", kind="franchise", franchisee=f"F{n % 4 + 1}"
                 )
             )
-            ledger.configure_store(store_id, register, "bench")
-            keys.append(ledger.issue_api_key(IssueApiKey(role="pos", store_id=store_id), "b").key)
+            ledger.access.configure_store(store_id, register, "bench")
+            keys.append(
+                ledger.access.issue_key(IssueApiKey(role="pos", store_id=store_id), "b").key
+            )
         say(f"rules, {stores} stores and their pos keys in {time.perf_counter() - started:.1f} s")
 
         now = datetime.now(UTC)
@@ -128,7 +130,7 @@ def prepare(
                         birthday=birthday,
                         occurred_at=enrolled_at,
                     )
-                    ledger.enrol(cmd, "bench", now)
+                    ledger.members.enrol(cmd, "bench", now)
             except BaseException as e:
                 errors.append(e)
 
@@ -142,7 +144,7 @@ def prepare(
             raise errors[0]
         took = time.perf_counter() - begun
         say(f"enrolled {members} members in {took:.1f} s ({members / took:.0f}/s)")
-        head = ledger.log_position()
+        head = ledger.core.log_position()
     finally:
         ledger.close()
 

@@ -79,7 +79,7 @@ def run(
     ledger = Ledger(settings)
     projections = Projections(settings, ["members"])
     try:
-        head = ledger.log_position()
+        head = ledger.core.log_position()
         rebuilt_seconds = None
         if projections.positions()["members"] < head:
             started = time.perf_counter()
@@ -95,11 +95,12 @@ def run(
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            result = queries.expire(as_of, "bench", datetime.now(UTC))
+            due = queries.due_members(as_of)
+            result = ledger.runs.expire(as_of, "bench", datetime.now(UTC), members=due)
             if profiler is not None:
                 profiler.disable()
             seconds = time.perf_counter() - started
-        after = ledger.log_position()
+        after = ledger.core.log_position()
     finally:
         projections.stop()
         ledger.close()

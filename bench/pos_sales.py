@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ledger.application import Ledger
-from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
-from ledger.rules import RuleSet
+from ledger.domain.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.policies.ruleset import RuleSet
 from ledger.settings import Settings
 from tests.rulesets import SPEC_EXAMPLE
 
@@ -56,15 +56,17 @@ def main() -> None:
     settings = Settings(database_url=args.database_url, master_key=bytes(32))
     ledger = Ledger(settings)
     rules = dict(SPEC_EXAMPLE) | {"effective_from": "2020-01-01T00:00:00+08:00"}
-    ledger.publish_rules(msgspec.convert(rules, RuleSet, strict=False), "bench")
-    ledger.configure_store("S1", RegisterStore(name="S1", kind="franchise", franchisee="F1"), "b")
-    ledger.configure_store("S2", RegisterStore(name="S2", kind="direct"), "bench")
+    ledger.rules.publish(msgspec.convert(rules, RuleSet, strict=False), "bench")
+    ledger.access.configure_store(
+        "S1", RegisterStore(name="S1", kind="franchise", franchisee="F1"), "b"
+    )
+    ledger.access.configure_store("S2", RegisterStore(name="S2", kind="direct"), "bench")
     now = datetime.now(UTC)
     run = f"{int(time.time())}"
     members = [f"B{run}-{n}" for n in range(args.members)]
     started = time.perf_counter()
     for member in members:
-        ledger.enrol(EnrolMember(member_id=member, store_id="S1"), "bench", now)
+        ledger.members.enrol(EnrolMember(member_id=member, store_id="S1"), "bench", now)
     enrol_s = time.perf_counter() - started
 
     latencies: list[float] = []
@@ -80,7 +82,7 @@ def main() -> None:
                 rng, f"S{1 + n % 2}", f"{run}-{t}-{n}", member, now - timedelta(seconds=1)
             )
             begun = time.perf_counter()
-            ledger.post_sale(cmd, "bench", datetime.now(UTC))
+            ledger.sales.post(cmd, "bench", datetime.now(UTC))
             mine.append(time.perf_counter() - begun)
         with lock:
             latencies.extend(mine)

@@ -41,7 +41,7 @@ from bench.bigstore import (
     store_kind,
 )
 from ledger.application import Ledger
-from ledger.chaintime import add_months, month_of
+from ledger.policies.chaintime import add_months, month_of
 from ledger.settings import Settings
 from projections.queries import HistoryFilter, Queries
 from projections.runtime import Projections
@@ -99,30 +99,30 @@ def run(url: str, calls: int, card: str, period: str | None, seed: int) -> list[
     ledger = Ledger(settings)
     projections = Projections(settings)
     try:
-        head = ledger.log_position()
+        head = ledger.core.log_position()
         positions = projections.positions()
         behind = {name: head - at for name, at in positions.items() if at < head}
         if behind:
             raise SystemExit(f"the views are behind the log ({behind}): run bench.replay first")
         queries = Queries(ledger, projections)
         zone = ZoneInfo(TIMEZONE)
-        events = ledger.member_events(card)  # also warms nothing the timed calls rely on
+        events = ledger.members.events(card)  # also warms nothing the timed calls rely on
         first, last = events[0], events[-1]
         start = getattr(first, "occurred_at", first.timestamp)
         end = max(getattr(last, "occurred_at", last.timestamp), start + timedelta(days=1))
         rng = random.Random(seed)
         instants = [start + (end - start) * rng.random() for _ in range(calls)]
         period = period or month_of(add_months(datetime.now(zone), -1, zone), zone)
-        ledger._histories.clear()  # the first timed call reads the member's events cold
+        ledger.members._histories.clear()  # the first timed call reads the member's events cold
 
         figures = [
             measure("history-first-page", calls, lambda _: queries.history(card, HistoryFilter())),
-            measure("balance-as-of", calls, lambda n: ledger.member_as_of(card, instants[n])),
+            measure("balance-as-of", calls, lambda n: ledger.members.as_of(card, instants[n])),
             measure(
                 "balance-as-of-cold",
                 max(20, calls // 4),
-                lambda n: ledger.member_as_of(card, instants[n]),
-                before=ledger._histories.clear,
+                lambda n: ledger.members.as_of(card, instants[n]),
+                before=ledger.members._histories.clear,
             ),
             measure("settlement-month", calls, lambda _: queries.settlement(period)),
         ]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from ledger.persistence import DEFAULT_DATABASE_URL
+from ledger.infrastructure.persistence import DEFAULT_DATABASE_URL
 
 
 class ConfigError(ValueError):

@@ -16,10 +16,10 @@ from typing import ClassVar
 
 from eventsourcing.persistence import Tracking
 
-from ledger.member import MemberEnrolled
-from ledger.nonmember import NonMemberSaleRecorded, NonMemberSaleRefunded
-from ledger.rulebook import RuleSetPublished
-from ledger.sale import SaleRecorded, SaleRefunded
+from ledger.domain.member import MemberEnrolled
+from ledger.domain.nonmember import NonMemberSaleRecorded, NonMemberSaleRefunded
+from ledger.domain.rulebook import RuleSetPublished
+from ledger.domain.sale import SaleRecorded, SaleRefunded
 from projections.analytics_report import (
     FREQUENT_CARD_PURCHASES,
     AnalyticsReport,

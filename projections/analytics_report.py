@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.settlement import check_period
+from ledger.domain.settlement import check_period
 
 FREQUENT_CARD_PURCHASES = 20  # a card with this many purchases at one store in a month is odd
 REFUND_OUTLIER_FACTOR = 3  # a store's refund rate above 3 × the chain's median …

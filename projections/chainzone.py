@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
 
-from ledger.rulebook import RuleSetPublished
-from ledger.settlement import DEFAULT_ZONE
+from ledger.domain.rulebook import RuleSetPublished
+from ledger.domain.settlement import DEFAULT_ZONE
 from projections.sqlview import Cursor, SqlView, Table
 
 CHAIN_TABLE = Table("name TEXT, value TEXT", key="name")

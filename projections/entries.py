@@ -11,12 +11,11 @@ operator of an adjustment.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from ledger.lots import LotTake
-from ledger.member import (
+from ledger.domain.member import (
     MemberEnrolled,
     MemberErased,
     MemberEvent,
@@ -32,6 +31,7 @@ from ledger.member import (
     StoredValueDebited,
     TierChanged,
 )
+from ledger.policies.lots import LotTake
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +50,47 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     operator: str | None = None
 
 
+class _Event(Protocol):
+    """What every member event has for an entry's header."""
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def operator(self) -> str | None: ...
+
+
+def _entry(
+    e: _Event,
+    *,
+    points_delta: int,
+    explanation: str,
+    rule_version: int | None = None,
+    breakdown: list[Any] | None = None,
+    detail: dict[str, Any] | None = None,
+    reference: str | None = None,
+) -> Entry:
+    """The entry of `e`: the header every entry shares (its type, times, operator, and its store
+    and reference when it has them; a `reference` given replaces the event's own) around
+    what the builder says about the event."""
+    return Entry(
+        type=type(e).__name__,
+        occurred_at=e.occurred_at,
+        recorded_at=e.timestamp,
+        store_id=getattr(e, "store_id", None),
+        reference=getattr(e, "reference", None) if reference is None else reference,
+        points_delta=points_delta,
+        rule_version=rule_version,
+        explanation=explanation,
+        breakdown=breakdown,
+        detail={} if detail is None else detail,
+        operator=e.operator,
+    )
+
+
 def _lots(takes: list[LotTake]) -> str:
     return ", ".join(f"{t.points} from lot {t.lot_id}" for t in takes) or "no lot"
 
@@ -59,12 +100,8 @@ def _accrued(e: PointsAccrued) -> Entry:
     explanation = f"receipt {e.reference}: {v.explanation}"
     if e.debt_paid:
         explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
-    return Entry(
-        type="PointsAccrued",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=e.points,
         rule_version=v.rule_version,
         explanation=explanation,
@@ -74,7 +111,6 @@ def _accrued(e: PointsAccrued) -> Entry:
             "debt_paid": e.debt_paid,
             "lot": msgspec.to_builtins(e.lot) if e.lot else None,
         },
-        operator=e.operator,
     )
 
 
@@ -85,12 +121,8 @@ def _reversed(e: PointsReversed) -> Entry:
     )
     if e.debt_added:
         explanation += f"; {e.debt_added} points already spent are owed (debt)"
-    return Entry(
-        type="PointsReversed",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=-e.points,
         rule_version=e.rule_version,
         explanation=explanation,
@@ -100,17 +132,12 @@ def _reversed(e: PointsReversed) -> Entry:
             "debt_added": e.debt_added,
             "spend_reversed_fen": e.spend_fen,
         },
-        operator=e.operator,
     )
 
 
 def _held(e: PointsHeld) -> Entry:
-    return Entry(
-        type="PointsHeld",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=0,
         rule_version=e.rule_version,
         explanation=(
@@ -118,18 +145,13 @@ def _held(e: PointsHeld) -> Entry:
             f"{e.expires_at.isoformat()} (spent only if captured)"
         ),
         detail={"kind": e.kind, "points": e.points, "expires_at": e.expires_at.isoformat()},
-        operator=e.operator,
     )
 
 
 def _redeemed(e: PointsRedeemed) -> Entry:
     how = "captured hold" if e.captured_hold else "redemption"
-    return Entry(
-        type="PointsRedeemed",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=-e.points,
         rule_version=e.rule_version,
         explanation=(
@@ -143,7 +165,6 @@ def _redeemed(e: PointsRedeemed) -> Entry:
             "takes": msgspec.to_builtins(e.takes),
             "debt_added": e.debt_added,
         },
-        operator=e.operator,
     )
 
 
@@ -156,14 +177,9 @@ def _voided(e: RedemptionVoided) -> Entry:
             f"redemption {e.reference} voided: {back} points back, "
             f"{_lots(e.restores)} with their original expiry"
         )
-    return Entry(
-        type="RedemptionVoided",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=back,
-        rule_version=None,
         explanation=explanation,
         detail={
             "restores": msgspec.to_builtins(e.restores),
@@ -171,17 +187,12 @@ def _voided(e: RedemptionVoided) -> Entry:
             "released_hold": e.released_hold,
             "cost_fen": e.cost_fen,
         },
-        operator=e.operator,
     )
 
 
 def _converted(e: PointsConverted) -> Entry:
-    return Entry(
-        type="PointsConverted",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=-e.points,
         rule_version=e.rule_version,
         explanation=(
@@ -189,55 +200,38 @@ def _converted(e: PointsConverted) -> Entry:
             f"stored value, taken {_lots(e.takes)}"
         ),
         detail={"credited_fen": e.credited_fen, "takes": msgspec.to_builtins(e.takes)},
-        operator=e.operator,
     )
 
 
 def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
     credit = isinstance(e, StoredValueCredited)
     what = f"{e.reason} credit" if isinstance(e, StoredValueCredited) else "payment"
-    return Entry(
-        type=type(e).__name__,
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=0,
-        rule_version=None,
         explanation=f"stored value {what} {e.reference}: {'+' if credit else '-'}{e.amount_fen} fen",
         detail={"amount_fen": e.amount_fen if credit else -e.amount_fen},
-        operator=e.operator,
     )
 
 
 def _expired(e: PointsExpired) -> Entry:
-    return Entry(
-        type="PointsExpired",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=None,
+    return _entry(
+        e,
         reference=e.lot_reference,
         points_delta=-e.points,
-        rule_version=None,
         explanation=(
             f"{e.points} points of lot {e.lot_id} ({e.lot_reference}) expired at "
             f"{e.occurred_at.isoformat()} (expiry run as of {e.run_as_of.isoformat()})"
         ),
         detail={"lot_id": e.lot_id, "run_as_of": e.run_as_of.isoformat()},
-        operator=e.operator,
     )
 
 
 def _adjusted(e: PointsAdjusted) -> Entry:
     direction = "credit" if e.points > 0 else "debit"
-    return Entry(
-        type="PointsAdjusted",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=None,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=e.points,
-        rule_version=None,
         explanation=f"customer-service {direction} of {abs(e.points)} points: {e.reason} "
         f"(ticket {e.ticket})",
         detail={
@@ -247,50 +241,31 @@ def _adjusted(e: PointsAdjusted) -> Entry:
             "takes": msgspec.to_builtins(e.takes),
             "lot": msgspec.to_builtins(e.lot) if e.lot else None,
         },
-        operator=e.operator,
     )
 
 
 def _tier(e: TierChanged) -> Entry:
-    return Entry(
-        type="TierChanged",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
-        reference=e.reference,
+    return _entry(
+        e,
         points_delta=0,
         rule_version=e.rule_version,
         explanation=f"{e.direction} {e.from_tier} → {e.to_tier}: {e.reason}",
         detail={"from": e.from_tier, "to": e.to_tier, "tier_spend_fen": e.tier_spend_fen},
-        operator=e.operator,
     )
 
 
 def _enrolled(e: MemberEnrolled) -> Entry:
-    return Entry(
-        type="MemberEnrolled",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=e.store_id,
+    return _entry(
+        e,
         reference=e.member_id,
         points_delta=0,
-        rule_version=None,
         explanation=f"card {e.member_id} enrolled at store {e.store_id} as {e.tier}",
-        operator=e.operator,
     )
 
 
 def _erased(e: MemberErased) -> Entry:
-    return Entry(
-        type="MemberErased",
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=None,
-        reference=None,
-        points_delta=0,
-        rule_version=None,
-        explanation=f"personal data erased (key destroyed): {e.reason}",
-        operator=e.operator,
+    return _entry(
+        e, points_delta=0, explanation=f"personal data erased (key destroyed): {e.reason}"
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import msgspec
 from eventsourcing.persistence import Tracking
 
-from ledger.member import MemberEvent
+from ledger.domain.member import MemberEvent
 from projections.entries import Entry, entry_for
 from projections.sqlview import (
     PostgresSqlView,

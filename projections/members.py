@@ -16,10 +16,8 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import Tracking
 
-from ledger.cards import CardRange, CardsDispatched, card_range
-from ledger.chaintime import month_of
-from ledger.lots import Lot, LotTake
-from ledger.member import (
+from ledger.domain.cards import CardRange, CardsDispatched, card_range
+from ledger.domain.member import (
     MemberEnrolled,
     PointsAccrued,
     PointsAdjusted,
@@ -29,7 +27,9 @@ from ledger.member import (
     PointsReversed,
     RedemptionVoided,
 )
-from ledger.rulebook import RuleSetPublished
+from ledger.domain.rulebook import RuleSetPublished
+from ledger.policies.chaintime import month_of
+from ledger.policies.lots import Lot, LotTake
 from projections.chainzone import CHAIN_TABLE, ChainZoneView
 from projections.sqlview import (
     Cursor,

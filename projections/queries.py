@@ -12,14 +12,15 @@ import csv
 import io
 import time
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import msgspec
 import structlog
 
-from ledger.application import Ledger, RunResult
-from ledger.commands import Identifier, checked
-from ledger.errors import InvalidInput
-from ledger.settlement import check_period, next_period
+from ledger.application import Ledger
+from ledger.domain.commands import Identifier, checked
+from ledger.domain.errors import InvalidInput
+from ledger.domain.settlement import check_period, next_period
 from projections.analytics_report import AnalyticsReport
 from projections.history import BalanceStep, HistoryEntry, HistoryQuery
 from projections.members import CardStock, ExpiringMember
@@ -110,7 +111,7 @@ class Queries:
         if not 1 <= f.limit <= HISTORY_LIMIT_MAX:
             raise InvalidInput(f"limit must be 1..{HISTORY_LIMIT_MAX}", field="limit")
         _aware(f.as_of, "as_of")
-        member_uuid = self.ledger.member_key(card)
+        member_uuid = self.ledger.members.key(card)
         items = self.projections.history.entries(
             HistoryQuery(
                 member=str(member_uuid),
@@ -131,7 +132,7 @@ class Queries:
     def liability(self, as_of: datetime) -> LiabilityReport:
         _aware(as_of, "as_of")
         outstanding = self.projections.history.liability(as_of)
-        version = self.ledger.rules_at(as_of)
+        version = self.ledger.rules.at(as_of)
         cost = (
             version.rules.settlement.cost_per_point_fen
             if version and version.rules.settlement
@@ -167,14 +168,14 @@ class Queries:
             within_days=within_days, until=until, items=items, next_cursor=next_cursor
         )
 
-    def expire(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
-        """The expiry run, over the members the members view lists with due lots once it has
-        caught up with the log; over every member with lots when it cannot catch up."""
-        if not self._caught_up("members", self.ledger.log_position()):
+    def due_members(self, as_of: datetime) -> list[UUID] | None:
+        """The members with lots due at `as_of`, from the members view once it has caught up
+        with the log; None when it cannot catch up (the expiry run then looks at every member
+        that ever held a lot)."""
+        if not self._caught_up("members", self.ledger.core.log_position()):
             log.warning("expiry_run_scans_the_log", reason="the members view is not following")
-            return self.ledger.expire_points(as_of, operator, now)
-        due = self.projections.members.due(as_of)
-        return self.ledger.expire_points(as_of, operator, now, members=due)
+            return None
+        return self.projections.members.due(as_of)
 
     def _caught_up(self, name: str, head: int) -> bool:
         """Wait for a view to reach `head` while it makes progress (no runner: give up soon)."""
@@ -201,10 +202,10 @@ class Queries:
         check_period(period)
         if store_id is not None:
             checked(store_id, Identifier, "store_id")
-            self.ledger.require_store(store_id)
+            self.ledger.access.require_store(store_id)
         view = self.projections.analytics
         position = view.max_tracking_id(TRACKED_APPLICATION) or 0
-        head = self.ledger.log_position()
+        head = self.ledger.core.log_position()
         report = view.report(period, store_id)
         return msgspec.structs.replace(
             report, view_position=position, lag_events=max(0, head - position)
@@ -215,7 +216,7 @@ class Queries:
         so it may lag the log), oldest first."""
         if not 1 <= limit <= STEPS_MAX:
             raise InvalidInput(f"limit must be 1..{STEPS_MAX}", field="limit")
-        return self.projections.history.balance_steps(str(self.ledger.member_key(card)), limit)
+        return self.projections.history.balance_steps(str(self.ledger.members.key(card)), limit)
 
     def points_by_month(self, first: str, last: str) -> list[MonthPoints]:
         """Points issued, redeemed and converted in each settlement month `first..last` (every
@@ -234,7 +235,7 @@ class Queries:
     def lag(self) -> LagReport:
         """How far each view is behind the log (what `/metrics` shows as
         `ledger_projection_lag_events`)."""
-        head = self.ledger.log_position()
+        head = self.ledger.core.log_position()
         views = [
             ViewLag(projection=name, position=at, lag_events=max(head - at, 0))
             for name, at in sorted(self.projections.positions().items())
@@ -242,7 +243,7 @@ class Queries:
         return LagReport(head=head, views=views)
 
     def card_stock(self, store_id: str, period: str | None) -> CardStock:
-        self.ledger.require_store(store_id)
+        self.ledger.access.require_store(store_id)
         return self.projections.members.card_stock(
             store_id, check_period(period) if period else None
         )

@@ -24,7 +24,8 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.projection import ApplicationSubscription, Projection, ProjectionRunner
 from eventsourcing.utils import Environment
 
-from ledger.persistence import eventsourcing_env
+from ledger.infrastructure.logpages import pages
+from ledger.infrastructure.persistence import eventsourcing_env
 from ledger.settings import Settings
 from projections.analytics import (
     AnalyticsProjection,
@@ -298,12 +299,7 @@ class Projections:
             }
             positions = self.positions()
             start = min(positions.values(), default=upto) + 1
-            while start <= upto:
-                notifications = log_reader.recorder.select_notifications(
-                    start, page, stop=upto, inclusive_of_start=True
-                )
-                if not notifications:
-                    return
+            for notifications in pages(log_reader.recorder, start, upto, size=page):
                 with contextlib.ExitStack() as batches:
                     for view in self.views.values():
                         batches.enter_context(view.batch(REPLAY_IDLE_SECONDS))
@@ -313,9 +309,8 @@ class Projections:
                         for name, projection in projections.items():
                             if positions[name] < notification.id:
                                 projection.process_event(event, tracking)
-                start = notifications[-1].id + 1
                 if progress is not None:
-                    progress(start - 1)
+                    progress(notifications[-1].id)
         finally:
             log_reader.close()
 

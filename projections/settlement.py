@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 from eventsourcing.persistence import Tracking
 
-from ledger.chaintime import month_of
-from ledger.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
-from ledger.member import RedemptionVoided as Voided
-from ledger.rulebook import RuleSetPublished
-from ledger.settlement import PeriodClosed, first_open
-from ledger.store import StoreConfigured
+from ledger.domain.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
+from ledger.domain.member import RedemptionVoided as Voided
+from ledger.domain.rulebook import RuleSetPublished
+from ledger.domain.settlement import PeriodClosed, first_open
+from ledger.domain.store import StoreConfigured
+from ledger.policies.chaintime import month_of
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,

@@ -34,6 +34,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger, open_ledger
+from ledger.infrastructure.logpages import pages
 from ledger.settings import Settings
 from replay_tools.progress import Tracker, progress, summary
 
@@ -118,7 +119,7 @@ def export_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
     """Write every event recorded so far to `path`; return how many. The file appears only
     when complete (written beside it, then renamed)."""
     path = Path(path)
-    stop = ledger.recorder.max_notification_id() or 0  # later writes are not part of this export
+    stop = ledger.core.log_position()  # later writes are not part of this export
     if tracker is not None:
         tracker.total(stop)
     partial = _partial(path)
@@ -142,8 +143,8 @@ def export_keys(ledger: Ledger, path: Path) -> int:
     partial = _partial(path)
     count = 0
     with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-        for member in ledger.keys.members():
-            wrapped = ledger.keys.get(member)
+        for member in ledger.core.keys.members():
+            wrapped = ledger.core.keys.get(member)
             if isinstance(wrapped, bytes):
                 out.write(_encoder.encode(MemberKey(member=member, wrapped=wrapped)) + b"\n")
                 count += 1
@@ -157,7 +158,7 @@ def import_keys(ledger: Ledger, path: Path) -> int:
     with path.open("rb") as keys:
         for line in keys:
             key = decoder.decode(line)
-            ledger.keys.create(key.member, key.wrapped)
+            ledger.core.keys.create(key.member, key.wrapped)
             count += 1
     return count
 
@@ -167,18 +168,16 @@ def _write_events(ledger: Ledger, out: IO[bytes], stop: int, tracker: Tracker | 
     out.write(
         _header_line(LogHeader(format=FORMAT, version=FORMAT_VERSION, application="", count=0))
     )
-    count, start = 0, 1
-    while start <= stop:
-        page = ledger.recorder.select_notifications(start, PAGE_EVENTS, stop=stop)
-        if not page:
-            break
+    count = 0
+    for page in pages(ledger.core.recorder, stop=stop, size=PAGE_EVENTS):
         out.write(_encoder.encode_lines([LogEvent.of(n) for n in page]))
         count += len(page)
         if tracker is not None:
-            tracker.advance(page[-1].id - start + 1)
-        start = page[-1].id + 1
+            tracker.advance(page[-1].id - tracker.done)
     out.seek(0)
-    header = LogHeader(format=FORMAT, version=FORMAT_VERSION, application=ledger.name, count=count)
+    header = LogHeader(
+        format=FORMAT, version=FORMAT_VERSION, application=ledger.core.name, count=count
+    )
     out.write(_header_line(header))
     return count
 
@@ -221,9 +220,9 @@ def import_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
     """Insert a log file's events into an empty store, in file order; return how many."""
     path = Path(path)
     header = read_header(path)
-    if header.application != ledger.name:
-        raise LogError(f"{path}: a log of {header.application!r}, not of {ledger.name!r}")
-    if ledger.recorder.max_notification_id() is not None:
+    if header.application != ledger.core.name:
+        raise LogError(f"{path}: a log of {header.application!r}, not of {ledger.core.name!r}")
+    if ledger.core.recorder.max_notification_id() is not None:
         raise LogError("the target event log is not empty: import only into an empty store")
     _check_file(path, header)
     if tracker is not None:
@@ -245,7 +244,7 @@ def import_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
 
 def _insert(ledger: Ledger, batch: list[StoredEvent], tracker: Tracker | None) -> int:
     if batch:
-        ledger.recorder.insert_events(batch)
+        ledger.core.recorder.insert_events(batch)
         if tracker is not None:
             tracker.advance(len(batch))
     return len(batch)

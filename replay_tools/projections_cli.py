@@ -39,7 +39,7 @@ DIFFERENCES_SHOWN = 10
 def _head(settings: Settings) -> int:
     ledger = open_ledger(settings)
     try:
-        return ledger.log_position()
+        return ledger.core.log_position()
     finally:
         ledger.close()
 
@@ -205,7 +205,7 @@ def _instant(text: str) -> datetime:
 def _as_of(args: argparse.Namespace) -> int:
     ledger = open_ledger(Settings.from_env())
     try:
-        state = ledger.member_as_of(args.member, args.time, args.recorded_as_of)
+        state = ledger.members.as_of(args.member, args.time, args.recorded_as_of)
     finally:
         ledger.close()
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(state)).decode() + "\n")

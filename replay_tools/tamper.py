@@ -18,8 +18,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from ledger import sealing, settlement
 from ledger.application import Ledger
+from ledger.domain import settlement
+from ledger.infrastructure import hashchain
 
 PAGE_ROWS = 5_000
 Row = tuple[int, UUID | str, int, str, bytes]  # position, aggregate id, version, topic, state
@@ -46,7 +47,7 @@ class ChainReport(msgspec.Struct, kw_only=True):
 
 def stored_rows(ledger: Ledger) -> Iterator[Row]:
     """Every stored event, ordered by aggregate and version, read with a server-side cursor."""
-    recorder = ledger.recorder
+    recorder = ledger.core.recorder
     columns = "originator_id, originator_version, topic, state"
     if isinstance(recorder, PostgresApplicationRecorder):
         query = sql.SQL(
@@ -76,7 +77,7 @@ def stored_rows(ledger: Ledger) -> Iterator[Row]:
 
 def plain(ledger: Ledger) -> Callable[[bytes], bytes]:
     """The stored state as the mapper encoded it (deciphered and decompressed if configured)."""
-    cipher, compressor = ledger.mapper.cipher, ledger.mapper.compressor
+    cipher, compressor = ledger.core.mapper.cipher, ledger.core.mapper.compressor
     if cipher is None and compressor is None:
         return lambda state: state
 
@@ -97,11 +98,11 @@ def check_chains(
     aggregate is counted, the first `shown` of them named."""
     report = ChainReport()
     current: UUID | str | None = None
-    expected, prev, skipping = 1, sealing.GENESIS, False
+    expected, prev, skipping = 1, hashchain.GENESIS, False
     for position, aggregate_id, version, topic, state in rows:
         report.events += 1
         if aggregate_id != current:
-            current, expected, prev, skipping = aggregate_id, 1, sealing.GENESIS, False
+            current, expected, prev, skipping = aggregate_id, 1, hashchain.GENESIS, False
             report.aggregates += 1
         if skipping:
             continue
@@ -110,8 +111,8 @@ def check_chains(
             reason = f"version {expected} is missing" if version > expected else "version repeats"
         else:
             try:
-                prev = sealing.check(prev, aggregate_id, version, topic, decode(bytes(state)))
-            except sealing.ChainBroken as e:
+                prev = hashchain.check(prev, aggregate_id, version, topic, decode(bytes(state)))
+            except hashchain.ChainBroken as e:
                 reason = str(e)
         if reason is not None:
             skipping = True
@@ -136,7 +137,7 @@ def check_digests(ledger: Ledger) -> tuple[int, list[str]]:
     digest differs from one recomputed from the log, or a closed month without a digest."""
     digests = settlement.MonthDigests()
     recorded: dict[str, settlement.PeriodDigested] = {}
-    for event in ledger.settlement_log():
+    for event in ledger.settlement.log():
         digests.add(event)
         if isinstance(event, settlement.PeriodDigested):
             recorded[event.period] = event

@@ -26,24 +26,24 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.utils import get_topic
 from rich.console import Console
 from rich.table import Table
 
-from ledger import ids, rulebook
 from ledger.application import Ledger, open_ledger
-from ledger.errors import InvalidRuleSet, InvariantViolation
-from ledger.member import MemberEnrolled, TierChanged
-from ledger.model import projector
-from ledger.rules import RuleSet, check
-from ledger.sale import SaleRecorded
+from ledger.domain import ids, rulebook
+from ledger.domain.errors import InvalidRuleSet, InvariantViolation
+from ledger.domain.member import MemberEnrolled, TierChanged
+from ledger.domain.model import projector
+from ledger.domain.sale import SaleRecorded
+from ledger.infrastructure.logpages import pages
+from ledger.infrastructure.topics import topics_of
+from ledger.policies.ruleset import RuleSet, check
+from ledger.policies.tiers import effective_tier
+from ledger.policies.valuation import MemberFacts, value_sale
 from ledger.settings import Settings
-from ledger.tiers import effective_tier
-from ledger.valuation import MemberFacts, value_sale
 from replay_tools.progress import Tracker, progress, summary
 
-PAGE_EVENTS = 1_000
-TOPICS = [get_topic(MemberEnrolled), get_topic(TierChanged), get_topic(SaleRecorded)]
+TOPICS = topics_of(MemberEnrolled, TierChanged, SaleRecorded)
 
 
 class StoreWhatIf(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,18 +134,18 @@ def what_if(
     if rules.timezone is None:  # as publishing does: the chain's zone
         rules = msgspec.structs.replace(rules, timezone=ledger.settings.timezone)
     fold = _Revaluation(rules, rule_version, start, end)
-    stop = ledger.recorder.max_notification_id() or 0  # a fixed end: later sales are not counted
+    stop = (
+        ledger.core.recorder.max_notification_id() or 0
+    )  # a fixed end: later sales are not counted
     if tracker is not None:
         tracker.total(stop)
-    position = 1
-    while position <= stop:
-        page = ledger.recorder.select_notifications(position, PAGE_EVENTS, stop=stop, topics=TOPICS)
+    for page in pages(ledger.core.recorder, stop=stop, topics=TOPICS):
         for notification in page:
-            fold.apply(ledger.mapper.to_domain_event(notification))
-        next_position = page[-1].id + 1 if len(page) == PAGE_EVENTS else stop + 1
+            fold.apply(ledger.core.mapper.to_domain_event(notification))
         if tracker is not None:
-            tracker.advance(next_position - position)
-        position = next_position
+            tracker.advance(page[-1].id - tracker.done)
+    if tracker is not None:
+        tracker.advance(stop - tracker.done)
     return _report(start, end, rules, rule_version, fold.tally)
 
 
@@ -206,7 +206,9 @@ def load_rules(path: str | Path) -> RuleSet:
 def published_rules(ledger: Ledger, version: int) -> RuleSet:
     """The rules of published version `version`."""
     try:
-        book = ledger.repository.get(ids.RULEBOOK_ID, projector_func=projector(rulebook.evolve))
+        book = ledger.core.repository.get(
+            ids.RULEBOOK_ID, projector_func=projector(rulebook.evolve)
+        )
     except AggregateNotFoundError:
         book = None
     if book is None or not 1 <= version <= len(book.versions):

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.rules import RuleSet, check
+from ledger.policies.ruleset import RuleSet, check
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "effective_from": "2026-01-01T00:00:00+08:00",

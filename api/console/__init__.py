@@ -1,7 +1,7 @@
 """The back-office console (`/console`): server-rendered pages for customer service, finance and
 operations, signed in with an API key held in an encrypted session cookie (`session.py`).
 
-The pages read through the same Ledger and Queries objects as the JSON API and post adjustments
+The pages read through the same services and Queries objects as the JSON API and post adjustments
 through the same ledger command; nothing here decides anything about points. `/console` is not
 behind the Bearer middleware: the session authenticates it.
 """

@@ -16,7 +16,7 @@ from api.console import text
 from api.console.charts import grouped_bars
 from api.console.render import page
 from api.console.session import Viewer
-from ledger.errors import InvalidInput
+from ledger.domain.errors import InvalidInput
 from projections.queries import Queries, settlement_csv
 
 CHART_MONTHS = 12

@@ -1,6 +1,6 @@
 """Customer service's page: find a member by card number; balance, tier and the way to the next
 one, lots and their expiry, the explained history, the balance as of a date, a chart of the
-balance over time, and the adjustment form. Reads through the same Ledger and Queries as the
+balance over time, and the adjustment form. Reads through the same services and Queries as the
 JSON API; the adjustment is the same ledger command as `POST /v1/members/{id}/adjustments`."""
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from api.console import text
 from api.console.charts import balance_line
 from api.console.render import page
 from api.console.session import Viewer, check_csrf, set_flash
-from ledger.application import Ledger
-from ledger.commands import AdjustPoints, CardNumber
-from ledger.errors import LedgerError, MemberNotFound
+from ledger.domain.commands import AdjustPoints, CardNumber
+from ledger.domain.errors import LedgerError, MemberNotFound
+from ledger.services.members import MembersService
+from ledger.services.storedvalue import StoredValueService
 from projections.queries import HistoryFilter, Queries
 
 HISTORY_PAGE = 20
@@ -38,7 +39,7 @@ def _card(value: str | None) -> str | None:
 
 
 def member_context(
-    ledger: Ledger,
+    members: MembersService,
     queries: Queries,
     *,
     card: str,
@@ -48,8 +49,8 @@ def member_context(
     cursor: int | None,
 ) -> dict[str, Any]:
     """Everything the member page shows (MemberNotFound for an unknown card)."""
-    view = ledger.member(card, now)
-    lots = [lot for lot in ledger.member_as_of(card, now).lots if lot.remaining > 0]
+    view = members.view(card, now)
+    lots = [lot for lot in members.as_of(card, now).lots if lot.remaining > 0]
     history = queries.history(card, HistoryFilter(cursor=cursor, limit=HISTORY_PAGE))
     steps = queries.balance_steps(card)
     chart = balance_line(
@@ -57,7 +58,7 @@ def member_context(
         now,
         lambda instant: text.local(instant, zone, with_time=False),
     )
-    then = ledger.member_as_of(card, text.end_of_day(as_of, zone)) if as_of else None
+    then = members.as_of(card, text.end_of_day(as_of, zone)) if as_of else None
     lag = max((v.lag_events for v in queries.lag().views if v.projection == "history"), default=0)
     return {
         "member": view,
@@ -81,7 +82,7 @@ class MembersPage(Controller):
         self,
         request: Request[Any, Any, Any],
         viewer: NamedDependency[Viewer],
-        ledger: NamedDependency[Ledger],
+        members: NamedDependency[MembersService],
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
         zone: NamedDependency[ZoneInfo],
@@ -97,7 +98,7 @@ class MembersPage(Controller):
             return page(request, viewer, "members.html", card=None, error=None)
         try:
             context = member_context(
-                ledger, queries, card=found, now=now, zone=zone, as_of=as_of, cursor=cursor
+                members, queries, card=found, now=now, zone=zone, as_of=as_of, cursor=cursor
             )
         except MemberNotFound:
             return page(request, viewer, "members.html", status=404, card=found, error="not_found")
@@ -107,9 +108,9 @@ class MembersPage(Controller):
     async def adjust(
         self,
         request: Request[Any, Any, Any],
-        card: FromPath[str],
+        card: FromPath[CardNumber],
         viewer: NamedDependency[Viewer],
-        ledger: NamedDependency[Ledger],
+        stored_value: NamedDependency[StoredValueService],
         now: NamedDependency[datetime],
     ) -> Redirect:
         form = dict(await request.form())
@@ -127,7 +128,7 @@ class MembersPage(Controller):
                 AdjustPoints,
             )
             receipt, created = await anyio.to_thread.run_sync(
-                ledger.adjust_points, card, command, viewer.principal.key_id, now
+                stored_value.adjust, card, command, viewer.principal.key_id, now
             )
         except (ValueError, msgspec.ValidationError) as e:
             set_flash(request, labels["failed"].format(detail=e))

@@ -22,7 +22,7 @@ from litestar.response import Template
 from api.console import text
 from api.console.render import page
 from api.console.session import Viewer
-from ledger.errors import InvalidInput
+from ledger.domain.errors import InvalidInput
 from projections.analytics_report import AnalyticsReport
 from projections.queries import Queries
 

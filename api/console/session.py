@@ -3,7 +3,7 @@
 The session is an encrypted cookie (AES-GCM, Litestar's client-side backend) holding the API key
 the person signed in with, their language and a CSRF token; its secret is derived from the
 master key, so every worker and every restart reads it. The key is authenticated again on every
-request (`Ledger.authenticate`, as the Bearer middleware does), so a revoked key is signed out.
+request (`AccessService.authenticate`, as the Bearer middleware does), so a revoked key is signed out.
 The cookie is HttpOnly and SameSite=Strict, and Secure whenever the request came over https
 (uvicorn takes the scheme from X-Forwarded-Proto of a proxy on 127.0.0.1); over plain http, i.e.
 on localhost in development and in the tests, it cannot be Secure. Forms carry the session's
@@ -25,9 +25,9 @@ from litestar.middleware.session.client_side import ClientSideSessionBackend, Co
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.console.text import language
-from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import Role
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import Role
 
 COOKIE = "ledger_console"
 SESSION_SECONDS = 8 * 3600  # a shift
@@ -136,7 +136,7 @@ async def provide_viewer(request: Request[Any, Any, Any]) -> Viewer:
     if not isinstance(key, str):
         raise SignInRequired
     ledger: Ledger = request.app.state.ledger
-    principal = await anyio.to_thread.run_sync(ledger.authenticate, key)
+    principal = await anyio.to_thread.run_sync(ledger.access.authenticate, key)
     if principal is None or principal.role not in CONSOLE_ROLES:
         request.clear_session()
         raise SignInRequired

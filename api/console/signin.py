@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from api.console.render import page
 from api.console.session import CONSOLE_ROLES, PAGES, Viewer, check_csrf, session_data
 from api.console.text import language
-from ledger.application import Ledger
+from ledger.services.access import AccessService
 
 KEY_CHARS_MAX = 200
 
@@ -41,12 +41,12 @@ class SignInController(Controller):
 
     @post("/login", operation_id="consoleSignIn", status_code=303)
     async def sign_in(
-        self, request: Request[Any, Any, Any], ledger: NamedDependency[Ledger]
+        self, request: Request[Any, Any, Any], access: NamedDependency[AccessService]
     ) -> Redirect | Template:
         form = dict(await request.form())
         check_csrf(request, form)
         key = str(form.get("key", "")).strip()[:KEY_CHARS_MAX]
-        principal = await anyio.to_thread.run_sync(ledger.authenticate, key) if key else None
+        principal = await anyio.to_thread.run_sync(access.authenticate, key) if key else None
         if principal is None or principal.role not in CONSOLE_ROLES:
             error = "bad_key" if principal is None else "pos_refused"
             return page(request, None, "login.html", status=401, error=error)

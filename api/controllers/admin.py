@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.auth import roles
-from ledger.apikey import Principal
-from ledger.application import Ledger, RunResult
-from ledger.commands import RunAsOf
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import RunAsOf
+from ledger.services.runs import RunResult, RunsService
 from projections.queries import Queries
 
 
@@ -29,11 +29,13 @@ class AdminRunsController(Controller):
     def expire(
         self,
         data: JSONBody[RunAsOf],
+        runs: NamedDependency[RunsService],
         queries: NamedDependency[Queries],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> RunResult:
-        return queries.expire(data.as_of, principal.key_id, now)
+        due = queries.due_members(data.as_of)
+        return runs.expire(data.as_of, principal.key_id, now, members=due)
 
     @post(
         "/tier-reviews",
@@ -45,8 +47,8 @@ class AdminRunsController(Controller):
     def review(
         self,
         data: JSONBody[RunAsOf],
-        ledger: NamedDependency[Ledger],
+        runs: NamedDependency[RunsService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> RunResult:
-        return ledger.review_tiers(data.as_of, principal.key_id, now)
+        return runs.review_tiers(data.as_of, principal.key_id, now)

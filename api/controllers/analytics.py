@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from api.auth import roles
+from api.validation import Period
 from projections.analytics_report import AnalyticsReport
 from projections.queries import Queries
 
@@ -25,7 +26,7 @@ class AnalyticsController(Controller):
     )
     def read(
         self,
-        period: FromPath[str],
+        period: FromPath[Period],
         queries: NamedDependency[Queries],
         store_id: FromQuery[str | None] = None,
     ) -> AnalyticsReport:

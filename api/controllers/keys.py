@@ -10,9 +10,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import Meta
 
 from api.auth import roles
-from ledger.apikey import IssuedKey, KeyInfo, Principal
-from ledger.application import Ledger
-from ledger.commands import IssueApiKey
+from ledger.domain.apikey import IssuedKey, KeyInfo, Principal
+from ledger.domain.commands import IssueApiKey
+from ledger.services.access import AccessService
 
 KeyId = Annotated[str, Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -29,15 +29,15 @@ class ApiKeysController(Controller):
     def issue(
         self,
         data: JSONBody[IssueApiKey],
-        ledger: NamedDependency[Ledger],
+        access: NamedDependency[AccessService],
         principal: NamedDependency[Principal],
     ) -> IssuedKey:
-        return ledger.issue_api_key(data, principal.key_id)
+        return access.issue_key(data, principal.key_id)
 
     @get("/", operation_id="listApiKeys", guards=ADMIN_ONLY, sync_to_thread=True)
-    def list_keys(self, ledger: NamedDependency[Ledger]) -> list[KeyInfo]:
+    def list_keys(self, access: NamedDependency[AccessService]) -> list[KeyInfo]:
         """Every key ever issued, revoked ones included (the keys themselves are not kept)."""
-        return ledger.api_keys()
+        return access.keys()
 
     @post(
         "/{key_id:str}/rotate", operation_id="rotateApiKey", guards=ADMIN_ONLY, sync_to_thread=True
@@ -45,11 +45,11 @@ class ApiKeysController(Controller):
     def rotate(
         self,
         key_id: FromPath[KeyId],
-        ledger: NamedDependency[Ledger],
+        access: NamedDependency[AccessService],
         principal: NamedDependency[Principal],
     ) -> IssuedKey:
         """A new key with the same role and store; the old key stops working."""
-        return ledger.rotate_api_key(key_id, principal.key_id)
+        return access.rotate_key(key_id, principal.key_id)
 
     @delete(
         "/{key_id:str}",
@@ -61,10 +61,10 @@ class ApiKeysController(Controller):
     def revoke(
         self,
         key_id: FromPath[KeyId],
-        ledger: NamedDependency[Ledger],
+        access: NamedDependency[AccessService],
         principal: NamedDependency[Principal],
         reason: FromQuery[Reason] = "revoked by an admin",
     ) -> Response[KeyInfo]:
         """Revoke a key (revoking it again changes nothing): other API processes refuse it
         within a second."""
-        return Response(ledger.revoke_api_key(key_id, reason, principal.key_id))
+        return Response(access.revoke_key(key_id, reason, principal.key_id))

@@ -10,13 +10,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import require_store, roles
-from ledger.adjustments import AdjustmentReceipt
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.asof import MemberAsOf
-from ledger.commands import AdjustPoints, CardNumber, EnrolMember
-from ledger.privacy import EraseMember, ErasureReceipt, MemberExport
-from ledger.views import MemberView
+from ledger.domain.adjustment import AdjustmentReceipt
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember
+from ledger.domain.memberview import MemberView
+from ledger.domain.privacy import EraseMember, ErasureReceipt, MemberExport
+from ledger.policies.asof import MemberAsOf
+from ledger.services.members import MembersService
+from ledger.services.personal import PersonalDataService
+from ledger.services.storedvalue import StoredValueService
 from projections.queries import HistoryFilter, HistoryPage, Queries
 
 
@@ -28,12 +30,12 @@ class MembersController(Controller):
     def enrol(
         self,
         data: JSONBody[EnrolMember],
-        ledger: NamedDependency[Ledger],
+        members: NamedDependency[MembersService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[MemberView]:
         require_store(principal, data.store_id)
-        view, created = ledger.enrol(data, principal.key_id, now)
+        view, created = members.enrol(data, principal.key_id, now)
         return Response(view, status_code=201 if created else 200)
 
     @get(
@@ -45,10 +47,10 @@ class MembersController(Controller):
     def read(
         self,
         member_id: FromPath[CardNumber],
-        ledger: NamedDependency[Ledger],
+        members: NamedDependency[MembersService],
         now: NamedDependency[datetime],
     ) -> MemberView:
-        return ledger.member(member_id, now)
+        return members.view(member_id, now)
 
     @post(
         "/{member_id:str}/adjustments",
@@ -58,13 +60,13 @@ class MembersController(Controller):
     )
     def adjust(
         self,
-        member_id: FromPath[str],
+        member_id: FromPath[CardNumber],
         data: JSONBody[AdjustPoints],
-        ledger: NamedDependency[Ledger],
+        stored_value: NamedDependency[StoredValueService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[AdjustmentReceipt]:
-        receipt, created = ledger.adjust_points(member_id, data, principal.key_id, now)
+        receipt, created = stored_value.adjust(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -77,13 +79,13 @@ class MembersController(Controller):
         self,
         member_id: FromPath[CardNumber],
         data: JSONBody[EraseMember],
-        ledger: NamedDependency[Ledger],
+        personal: NamedDependency[PersonalDataService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[ErasureReceipt]:
         """Destroy the member's key: their personal data reads as erased from now on, in every
         export and replay; points, history and settlements are untouched."""
-        receipt, erased = ledger.erase_member(member_id, data.reason, principal.key_id, now)
+        receipt, erased = personal.erase(member_id, data.reason, principal.key_id, now)
         return Response(receipt, status_code=201 if erased else 200)
 
     @get(
@@ -95,13 +97,13 @@ class MembersController(Controller):
     def export(
         self,
         member_id: FromPath[CardNumber],
-        ledger: NamedDependency[Ledger],
+        personal: NamedDependency[PersonalDataService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> MemberExport:
         """Everything the ledger holds on the member, personal data decrypted; the read is
         recorded (who, role, when) and listed in `accesses`."""
-        return ledger.export_member(member_id, principal, now)
+        return personal.export(member_id, principal, now)
 
     @get(
         "/{member_id:str}/history",
@@ -140,11 +142,11 @@ class MembersController(Controller):
     def balance(
         self,
         member_id: FromPath[CardNumber],
-        ledger: NamedDependency[Ledger],
+        members: NamedDependency[MembersService],
         now: NamedDependency[datetime],
         as_of: FromQuery[datetime | None] = None,
         recorded_as_of: FromQuery[datetime | None] = None,
     ) -> MemberAsOf:
         """The member at business time `as_of` (default now), from their own events; with
         `recorded_as_of`, only what had been recorded by then (what the member was told)."""
-        return ledger.member_as_of(member_id, as_of or now, recorded_as_of)
+        return members.as_of(member_id, as_of or now, recorded_as_of)

@@ -9,10 +9,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.commands import Redeem
-from ledger.redemptions import RedemptionReceipt, VoidReceipt
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import Identifier, Redeem
+from ledger.domain.redemption import RedemptionReceipt, VoidReceipt
+from ledger.services.redemptions import RedemptionsService
 
 
 class RedemptionsController(Controller):
@@ -23,12 +23,12 @@ class RedemptionsController(Controller):
     def redeem(
         self,
         data: JSONBody[Redeem],
-        ledger: NamedDependency[Ledger],
+        redemptions: NamedDependency[RedemptionsService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[RedemptionReceipt]:
         require_store(principal, data.store_id)
-        receipt, created = ledger.redeem(data, principal.key_id, now)
+        receipt, created = redemptions.redeem(data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -39,14 +39,14 @@ class RedemptionsController(Controller):
     )
     def capture(
         self,
-        store_id: FromPath[str],
-        redemption_no: FromPath[str],
-        ledger: NamedDependency[Ledger],
+        store_id: FromPath[Identifier],
+        redemption_no: FromPath[Identifier],
+        redemptions: NamedDependency[RedemptionsService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[RedemptionReceipt]:
         require_store(principal, store_id)
-        receipt, created = ledger.capture(store_id, redemption_no, principal.key_id, now)
+        receipt, created = redemptions.capture(store_id, redemption_no, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -57,12 +57,12 @@ class RedemptionsController(Controller):
     )
     def void(
         self,
-        store_id: FromPath[str],
-        redemption_no: FromPath[str],
-        ledger: NamedDependency[Ledger],
+        store_id: FromPath[Identifier],
+        redemption_no: FromPath[Identifier],
+        redemptions: NamedDependency[RedemptionsService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[VoidReceipt]:
         require_store(principal, store_id)
-        receipt, created = ledger.void(store_id, redemption_no, principal.key_id, now)
+        receipt, created = redemptions.void(store_id, redemption_no, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

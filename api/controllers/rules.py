@@ -11,9 +11,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 
 from api.auth import roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.rules import RuleSet
+from ledger.domain.apikey import Principal
+from ledger.policies.ruleset import RuleSet
+from ledger.services.rules import RulesService
 
 
 class PublishedVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,19 +41,19 @@ class RulesController(Controller):
     def publish(
         self,
         data: JSONBody[RuleSet],
-        ledger: NamedDependency[Ledger],
+        rules: NamedDependency[RulesService],
         principal: NamedDependency[Principal],
     ) -> PublishedVersion:
-        version = ledger.publish_rules(data, principal.key_id)
+        version = rules.publish(data, principal.key_id)
         return PublishedVersion(
             version=version.version, effective_from=version.rules.effective_from
         )
 
     @get("/current", operation_id="getCurrentRules", sync_to_thread=True)
     def current(
-        self, ledger: NamedDependency[Ledger], now: NamedDependency[datetime]
+        self, rules: NamedDependency[RulesService], now: NamedDependency[datetime]
     ) -> CurrentRules:
-        version = ledger.rules_at(now)
+        version = rules.at(now)
         if version is None:
             raise NotFoundException("no rule set is in force now")
         return CurrentRules(

@@ -9,11 +9,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.commands import PostSale, RefundSale
-from ledger.nonmember import NonMemberRefundReceipt, NonMemberSaleReceipt
-from ledger.sale import RefundReceipt, SaleReceipt
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import Identifier, PostSale, RefundSale
+from ledger.domain.nonmember import NonMemberRefundReceipt, NonMemberSaleReceipt
+from ledger.domain.sale import RefundReceipt, SaleReceipt
+from ledger.services.sales import SalesService
 
 
 class SalesController(Controller):
@@ -24,14 +24,13 @@ class SalesController(Controller):
     def post_sale(
         self,
         data: JSONBody[PostSale],
-        ledger: NamedDependency[Ledger],
+        sales: NamedDependency[SalesService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[SaleReceipt | NonMemberSaleReceipt]:
         """A sale with `member_id: null` earns nothing: `points_earned` 0, `balance` null."""
         require_store(principal, data.store_id)
-        post = ledger.post_sale if data.member_id is not None else ledger.post_non_member_sale
-        receipt, created = post(data, principal.key_id, now)
+        receipt, created = sales.post(data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -42,13 +41,13 @@ class SalesController(Controller):
     )
     def refund(
         self,
-        store_id: FromPath[str],
-        receipt_no: FromPath[str],
+        store_id: FromPath[Identifier],
+        receipt_no: FromPath[Identifier],
         data: JSONBody[RefundSale],
-        ledger: NamedDependency[Ledger],
+        sales: NamedDependency[SalesService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[RefundReceipt | NonMemberRefundReceipt]:
         require_store(principal, store_id)
-        receipt, created = ledger.refund_sale(store_id, receipt_no, data, principal.key_id, now)
+        receipt, created = sales.refund(store_id, receipt_no, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

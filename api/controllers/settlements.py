@@ -11,9 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from api.auth import roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.settlement import CloseReceipt
+from api.validation import Period
+from ledger.domain.apikey import Principal
+from ledger.domain.settlement import CloseReceipt
+from ledger.services.settlement import SettlementService
 from projections.queries import Queries, settlement_csv
 from projections.settlement import SettlementReport
 
@@ -30,7 +31,7 @@ class SettlementsController(Controller):
     )
     def read(
         self,
-        period: FromPath[str],
+        period: FromPath[Period],
         queries: NamedDependency[Queries],
         format: FromQuery[Literal["json", "csv"]] = "json",
     ) -> Response[SettlementReport] | Response[str]:
@@ -51,10 +52,10 @@ class SettlementsController(Controller):
     )
     def close(
         self,
-        period: FromPath[str],
-        ledger: NamedDependency[Ledger],
+        period: FromPath[Period],
+        settlement: NamedDependency[SettlementService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[CloseReceipt]:
-        receipt, created = ledger.close_period(period, principal.key_id, now)
+        receipt, created = settlement.close(period, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

@@ -9,10 +9,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.commands import ConvertPoints, PayWithStoredValue, RefundStoredValue
-from ledger.storedvalue import ConversionReceipt, StoredValueReceipt
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import CardNumber, ConvertPoints, PayWithStoredValue, RefundStoredValue
+from ledger.domain.storedvalue import ConversionReceipt, StoredValueReceipt
+from ledger.services.storedvalue import StoredValueService
 
 
 class StoredValueController(Controller):
@@ -22,14 +22,14 @@ class StoredValueController(Controller):
     @post("/conversions", operation_id="convertPoints", guards=[roles("pos")], sync_to_thread=True)
     def convert(
         self,
-        member_id: FromPath[str],
+        member_id: FromPath[CardNumber],
         data: JSONBody[ConvertPoints],
-        ledger: NamedDependency[Ledger],
+        stored_value: NamedDependency[StoredValueService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[ConversionReceipt]:
         require_store(principal, data.store_id)
-        receipt, created = ledger.convert_points(member_id, data, principal.key_id, now)
+        receipt, created = stored_value.convert(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(
@@ -37,25 +37,25 @@ class StoredValueController(Controller):
     )
     def pay(
         self,
-        member_id: FromPath[str],
+        member_id: FromPath[CardNumber],
         data: JSONBody[PayWithStoredValue],
-        ledger: NamedDependency[Ledger],
+        stored_value: NamedDependency[StoredValueService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[StoredValueReceipt]:
         require_store(principal, data.store_id)
-        receipt, created = ledger.pay_with_stored_value(member_id, data, principal.key_id, now)
+        receipt, created = stored_value.pay(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post("/refunds", operation_id="refundStoredValue", guards=[roles("pos")], sync_to_thread=True)
     def refund(
         self,
-        member_id: FromPath[str],
+        member_id: FromPath[CardNumber],
         data: JSONBody[RefundStoredValue],
-        ledger: NamedDependency[Ledger],
+        stored_value: NamedDependency[StoredValueService],
         principal: NamedDependency[Principal],
         now: NamedDependency[datetime],
     ) -> Response[StoredValueReceipt]:
         require_store(principal, data.store_id)
-        receipt, created = ledger.refund_stored_value(member_id, data, principal.key_id, now)
+        receipt, created = stored_value.refund_payment(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)

@@ -8,11 +8,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import require_store, roles
-from ledger.apikey import Principal
-from ledger.application import Ledger
-from ledger.cards import DispatchReceipt
-from ledger.commands import DispatchCards, Identifier, RegisterStore
-from ledger.store import StoreView
+from ledger.domain.apikey import Principal
+from ledger.domain.cards import DispatchReceipt
+from ledger.domain.commands import DispatchCards, Identifier, RegisterStore
+from ledger.domain.store import StoreView
+from ledger.services.access import AccessService
 from projections.members import CardStock
 from projections.queries import Queries
 
@@ -26,10 +26,10 @@ class StoresController(Controller):
         self,
         store_id: FromPath[Identifier],
         data: JSONBody[RegisterStore],
-        ledger: NamedDependency[Ledger],
+        access: NamedDependency[AccessService],
         principal: NamedDependency[Principal],
     ) -> Response[StoreView]:
-        view, created = ledger.configure_store(store_id, data, principal.key_id)
+        view, created = access.configure_store(store_id, data, principal.key_id)
         return Response(view, status_code=201 if created else 200)
 
     @post(
@@ -42,10 +42,10 @@ class StoresController(Controller):
         self,
         store_id: FromPath[Identifier],
         data: JSONBody[DispatchCards],
-        ledger: NamedDependency[Ledger],
+        access: NamedDependency[AccessService],
         principal: NamedDependency[Principal],
     ) -> Response[DispatchReceipt]:
-        receipt, created = ledger.dispatch_cards(store_id, data.first, data.last, principal.key_id)
+        receipt, created = access.dispatch_cards(store_id, data.first, data.last, principal.key_id)
         return Response(receipt, status_code=201 if created else 200)
 
     @get(

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.outage import StoreGate
-from ledger.application import Ledger
+from ledger.services.core import LedgerCore
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,11 +30,11 @@ class HealthController(Controller):
         responses={503: ResponseSpec(Health, description="The event store does not answer")},
     )
     def health(
-        self, request: Request[Any, Any, Any], ledger: NamedDependency[Ledger]
+        self, request: Request[Any, Any, Any], core: NamedDependency[LedgerCore]
     ) -> Response[Health]:
         # while the store is known down, a probe answers at once (a ping retries for seconds)
         gate: StoreGate = request.app.state.store_gate
-        ok = gate.up() and ledger.ping()
+        ok = gate.up() and core.ping()
         if not ok:
             gate.mark_down()
         return Response(

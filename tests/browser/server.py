@@ -96,7 +96,7 @@ def demo_server(database_url: str, workdir: Path) -> Iterator[DemoServer]:
     env = _env(database_url)
     start = chain_today() - timedelta(days=42)
     subprocess.run(  # noqa: S603 - our own command
-        [sys.executable, "-m", "ledger.cli", "demo", *DEMO, "--start", start.isoformat()],
+        [sys.executable, "-m", "ledger", "demo", *DEMO, "--start", start.isoformat()],
         env=env,
         cwd=workdir,
         check=True,
@@ -106,7 +106,7 @@ def demo_server(database_url: str, workdir: Path) -> Iterator[DemoServer]:
     log = workdir / "serve.log"
     with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, "-m", "ledger.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "ledger", "serve", "--port", str(port)],
             env=env,
             cwd=workdir,
             stdin=subprocess.DEVNULL,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import uvicorn
 from litestar.testing import TestClient
@@ -16,6 +14,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from ledger.settings import Settings
 from tests.chain import Chain
+from tests.polling import answering
 
 
 class Clock:
@@ -58,21 +57,7 @@ def live_url(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        pytest.fail("the live server did not start")
+    answering(url)
     yield url
     server.should_exit = True
     thread.join(timeout=10)
-
-
-def caught_up(client: TestClient) -> None:  # type: ignore[type-arg]
-    """Wait until the app's projections have applied everything in the log so far."""
-    state = client.app.state
-    state.queries.projections.wait(state.ledger.log_position(), timeout=20)

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from ledger.settings import Settings
 from tests.chain import Chain
-from tests.e2e.conftest import caught_up
+from tests.polling import caught_up
 
 pytestmark = pytest.mark.e2e
 
@@ -268,4 +268,4 @@ def test_a_lagging_view_answers_with_what_it_has_and_says_how_far_behind(
         assert response.status_code == 200, response.text
         report = response.json()
         assert report["sales"]["sales"] == 0 and report["view_position"] == 0
-        assert report["lag_events"] == client.app.state.ledger.log_position() > 0
+        assert report["lag_events"] == client.app.state.ledger.core.log_position() > 0

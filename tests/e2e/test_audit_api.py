@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.chain import Chain, now_iso
-from tests.e2e.conftest import caught_up
+from tests.polling import caught_up
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from tests.chain import Chain, now_iso
 from tests.conftest import ADMIN_KEY
-from tests.e2e.conftest import caught_up
+from tests.polling import caught_up
 
 pytestmark = pytest.mark.e2e
 Client = TestClient[Any]

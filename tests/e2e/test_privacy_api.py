@@ -10,13 +10,13 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from entry.cli import main as cli_main
 from ledger.application import Ledger
-from ledger.cli import main as cli_main
-from ledger.model import now_utc
+from ledger.domain.model import now_utc
+from ledger.infrastructure.vault import KeyUnreadable
 from ledger.settings import ConfigError, Settings
-from ledger.vault import KeyUnreadable
 from tests.chain import ADMIN, Chain
-from tests.e2e.conftest import caught_up
+from tests.polling import caught_up
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ PERSON = {
 
 
 def _log_bytes(ledger: Ledger) -> bytes:
-    return b"".join(n.state for n in ledger.recorder.select_notifications(1, 10_000))
+    return b"".join(n.state for n in ledger.core.recorder.select_notifications(1, 10_000))
 
 
 def _clear_forms(value: str) -> list[bytes]:
@@ -43,7 +43,7 @@ def test_personal_data_is_sealed_in_the_log(chain: Chain, client: TestClient[Any
     for value in (*PERSON.values(), PERSON["id_number"].upper(), "1980"):
         for form in _clear_forms(value):
             assert form not in log, f"{value!r} is in the log in clear"
-    wrapped = client.app.state.ledger.keys.get(client.app.state.ledger.member_key("M1"))
+    wrapped = client.app.state.ledger.core.keys.get(client.app.state.ledger.members.key("M1"))
     assert isinstance(wrapped, bytes)
     assert len(wrapped) == 12 + 32 + 16  # nonce, AES-256 key, GCM tag: the key is wrapped
 
@@ -103,7 +103,7 @@ def test_erasure_shreds_personal_data_and_keeps_the_points(
     assert erased.json()["reason"] == "member asked"
 
     ledger: Ledger = client.app.state.ledger
-    assert ledger.keys.get(ledger.member_key("M1")) == "erased"
+    assert ledger.core.keys.get(ledger.members.key("M1")) == "erased"
     export = client.get("/v1/members/M1/export", headers=service).json()
     assert export["personal"] == {"status": "erased"}
     assert [e["type"] for e in export["events"]][-1] == "MemberErased"
@@ -127,9 +127,9 @@ def test_erasure_shreds_personal_data_and_keeps_the_points(
     # Another process with the same master key cannot read it either: the key is gone.
     other = Ledger(settings)
     try:
-        principal = ledger.authenticate(service["Authorization"].removeprefix("Bearer "))
+        principal = ledger.access.authenticate(service["Authorization"].removeprefix("Bearer "))
         assert principal is not None
-        record = other.personal_data("M1", principal, "export", now_utc())
+        record = other.personal.read("M1", principal, "export", now_utc())
         assert record.status == "erased"
     finally:
         other.close()
@@ -175,7 +175,7 @@ def test_api_keys_rotate_and_revoke(chain: Chain, client: TestClient[Any]) -> No
         == "till stolen"
     )
     assert client.delete("/v1/admin/api-keys/not-a-key", headers=ADMIN).status_code == 404
-    member_uuid = str(client.app.state.ledger.member_key("M1"))
+    member_uuid = str(client.app.state.ledger.members.key("M1"))
     assert client.delete(f"/v1/admin/api-keys/{member_uuid}", headers=ADMIN).status_code == 404
     assert (
         client.delete(f"/v1/admin/api-keys/{old['key_id']}", headers=chain.service()).status_code
@@ -212,13 +212,13 @@ def test_master_key_rotation_rewraps_every_member_key(settings: Settings) -> Non
     )
     ledger = Ledger(rotated)
     try:
-        principal = ledger.authenticate(service["Authorization"].removeprefix("Bearer "))
+        principal = ledger.access.authenticate(service["Authorization"].removeprefix("Bearer "))
         assert principal is not None
         with pytest.raises(KeyUnreadable):
-            ledger.personal_data("M1", principal, "export", now_utc())
-        assert ledger.rewrap_member_keys(settings.master_key) == 2
-        assert ledger.rewrap_member_keys(settings.master_key) == 0  # a rerun skips them
-        record = ledger.personal_data("M2", principal, "export", now_utc())
+            ledger.personal.read("M1", principal, "export", now_utc())
+        assert ledger.personal.rewrap_keys(settings.master_key) == 2
+        assert ledger.personal.rewrap_keys(settings.master_key) == 0  # a rerun skips them
+        record = ledger.personal.read("M2", principal, "export", now_utc())
         assert record.data is not None
         assert record.data.name == "李四"
     finally:

@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.chain import ADMIN, STEADY, Chain
-from tests.e2e.conftest import caught_up
+from tests.polling import caught_up
 
 pytestmark = pytest.mark.e2e
 

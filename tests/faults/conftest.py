@@ -16,13 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from bench.harness import free_port, serve
 from tests.conftest import ADMIN_KEY, TEST_MASTER_KEY
 from tests.e2e.conftest import live_url  # noqa: F401 - the e2e fixture, used here too
+from tests.polling import answering
 
 PG_BIN = Path(os.environ.get("LEDGER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -108,12 +108,8 @@ def ledger_serve(
 def wait_until_healthy(base_url: str, timeout: float) -> float:
     """Seconds until `/health` answers 200 again (fails the test after `timeout`)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        time.sleep(0.1)
-    pytest.fail(f"{base_url} did not become healthy within {timeout} s")
+    answering(base_url, timeout)
+    return time.monotonic() - started
 
 
 def pg_reachable(url: str) -> bool:

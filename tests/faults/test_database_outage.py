@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +15,12 @@ import httpx
 import pytest
 
 from ledger.application import Ledger
-from ledger.member import PointsAccrued
+from ledger.domain.member import PointsAccrued
 from ledger.settings import Settings
 from tests.chain import ADMIN, Chain, sale_body
 from tests.conftest import TEST_MASTER_KEY
 from tests.faults.conftest import Cluster, ledger_serve, wait_until_healthy
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 TERMINALS = 4
@@ -82,19 +82,11 @@ def _log_accruals(database_url: str, members: list[str]) -> Counter[str]:
         return Counter(
             event.reference
             for member in members
-            for event in ledger.member_events(member)
+            for event in ledger.members.events(member)
             if isinstance(event, PointsAccrued)
         )
     finally:
         ledger.close()
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_postgres_stopped_under_pos_load_gives_503s_and_recovers_with_every_sale_once(
@@ -113,13 +105,13 @@ def test_postgres_stopped_under_pos_load_gives_503s_and_recovers_with_every_sale
         for thread in threads:
             thread.start()
         try:
-            _wait_for(
+            wait_until(
                 lambda: sum(len(t.acknowledged) for t in terminals) >= 20,
                 30,
                 "sales before the outage",
             )
             cluster.stop("immediate")
-            _wait_for(
+            wait_until(
                 lambda: sum(t.statuses[503] for t in terminals) >= 3 * TERMINALS,
                 60,  # those in flight retry for ~22 s first; then the gate answers at once
                 "503s during the outage",
@@ -134,7 +126,7 @@ def test_postgres_stopped_under_pos_load_gives_503s_and_recovers_with_every_sale
             cluster.start()
             restarted = time.monotonic()
             wait_until_healthy(base_url, RECOVERY_SECONDS_MAX)
-            _wait_for(
+            wait_until(
                 lambda: all(t.last_201_at > restarted for t in terminals),
                 RECOVERY_SECONDS_MAX,
                 "every terminal to sell again after the restart",
@@ -168,7 +160,7 @@ def test_postgres_stopped_under_pos_load_gives_503s_and_recovers_with_every_sale
                 def shown(member: str = member, expected: list[str] = expected) -> bool:
                     return _history(client, member) == expected
 
-                _wait_for(shown, 60, f"the history of {member} to show each sale once")
+                wait_until(shown, 60, f"the history of {member} to show each sale once")
 
 
 def _history(client: httpx.Client, member: str) -> list[str]:

@@ -6,7 +6,6 @@ reads the service's whole answer, and drops the connection instead of passing it
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.chain import Chain, sale_body
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -76,12 +76,11 @@ def test_a_pos_retrying_after_a_lost_response_gets_the_original_receipt_and_one_
             assert retry.json() == lost.json()
 
         assert chain.member()["points"] == lost.json()["points_earned"] == 100
-        deadline = time.monotonic() + 20
-        while True:  # the history is a projection: wait for it, then it shows one accrual
-            history = client.get(
+        history = wait_until(  # the history is a projection: wait for it, then it shows one accrual
+            lambda: client.get(
                 "/v1/members/M1/history", params={"reference": "R-LOST"}, headers=chain.service()
-            ).json()["items"]
-            if history or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+            ).json()["items"],
+            20,
+            "the lost sale did not reach the history",
+        )
         assert [e["type"] for e in history] == ["PointsAccrued"]

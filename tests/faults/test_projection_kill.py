@@ -24,11 +24,12 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
-from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.domain.commands import EnrolMember, PostSale, RegisterStore, SaleLine
 from ledger.settings import Settings
 from projections.runtime import Projections, projection_env
 from replay_tools.projections_cli import VERIFY_PREFIX, differences
 from tests.conftest import TEST_MASTER_KEY
+from tests.polling import wait_until
 from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
 
 pytestmark = pytest.mark.integration
@@ -41,15 +42,15 @@ def _chain(settings: Settings) -> tuple[int, int]:
     """The log's head, and how many member events it holds."""
     ledger = Ledger(settings)
     try:
-        ledger.publish_rules(
+        ledger.rules.publish(
             ruleset(doc(SPEC_EXAMPLE, effective_from="2020-01-01T00:00:00+08:00")), "t"
         )
-        ledger.configure_store(
+        ledger.access.configure_store(
             "S1", RegisterStore(name="One", kind="franchise", franchisee="F"), "t"
         )
         now = datetime.now(UTC)
         for m in range(10):
-            ledger.enrol(EnrolMember(member_id=f"M{m}", store_id="S1"), "t", now)
+            ledger.members.enrol(EnrolMember(member_id=f"M{m}", store_id="S1"), "t", now)
         for n in range(SALES):
             lines = [SaleLine(sku="A", amount_fen=1000 + n, category="otc")]
             sale = PostSale(
@@ -59,9 +60,9 @@ def _chain(settings: Settings) -> tuple[int, int]:
                 occurred_at=now - timedelta(minutes=1),
                 lines=lines,
             )
-            ledger.post_sale(sale, "t", now)
-        member_events = sum(len(ledger.member_events(f"M{m}")) for m in range(10))
-        return ledger.log_position(), member_events
+            ledger.sales.post(sale, "t", now)
+        member_events = sum(len(ledger.members.events(f"M{m}")) for m in range(10))
+        return ledger.core.log_position(), member_events
     finally:
         ledger.close()
 
@@ -74,7 +75,7 @@ def _project(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("ab") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "project"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "ledger", "project"], env=env, stdout=out, stderr=out
         )
 
 
@@ -137,10 +138,11 @@ def test_a_projection_process_killed_mid_batch_resumes_and_ends_identical(
 
         process = _project(settings, log)
         try:
-            deadline = time.monotonic() + 120
-            while min(views.positions().values()) < head:
-                assert time.monotonic() < deadline, "the restarted projections did not catch up"
-                time.sleep(0.05)
+            wait_until(
+                lambda: min(views.positions().values()) >= head,
+                120,
+                "the restarted projections did not catch up",
+            )
         finally:
             process.send_signal(signal.SIGTERM)
             status = process.wait(timeout=30)

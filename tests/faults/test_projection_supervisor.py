@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from ledger.application import Ledger
-from ledger.commands import EnrolMember, RegisterStore
+from ledger.domain.commands import EnrolMember, RegisterStore
 from ledger.settings import Settings
 from projections.runtime import Projections
 
@@ -23,9 +23,9 @@ def test_a_runner_whose_restart_fails_is_restarted_on_a_later_round(
     ledger = Ledger(settings)
     views = Projections(settings, ["history"])
     try:
-        ledger.configure_store("S1", RegisterStore(name="One", kind="direct"), "t")
+        ledger.access.configure_store("S1", RegisterStore(name="One", kind="direct"), "t")
         views.start()
-        views.wait(ledger.log_position())
+        views.wait(ledger.core.log_position())
 
         starts = 0
         start_runner = views._start_runner
@@ -43,8 +43,8 @@ def test_a_runner_whose_restart_fails_is_restarted_on_a_later_round(
         runner._thread_error = OperationalError("server closed the connection unexpectedly")
         runner._is_interrupted.set()
 
-        ledger.enrol(EnrolMember(member_id="M1", store_id="S1"), "t", datetime.now(UTC))
-        views.wait(ledger.log_position(), timeout=20)  # raises if the view never catches up
+        ledger.members.enrol(EnrolMember(member_id="M1", store_id="S1"), "t", datetime.now(UTC))
+        views.wait(ledger.core.log_position(), timeout=20)  # raises if the view never catches up
         assert starts == 2
         assert views.errors["history"] == "OperationalError: connection refused"
     finally:

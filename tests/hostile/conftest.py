@@ -4,7 +4,6 @@ server per store for a whole module (schemathesis runs one test per operation ag
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from ledger.settings import Settings
 from tests.chain import Chain
 from tests.conftest import ADMIN_KEY, STORES, TEST_MASTER_KEY, new_pg_schema
 from tests.e2e.conftest import chain, client, clock  # noqa: F401 - fixtures used here too
+from tests.polling import wait_until
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -33,10 +33,7 @@ def seeded_url(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the live server did not start"
-        time.sleep(0.05)
+    wait_until(lambda: server.started, 30, "the live server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as http:

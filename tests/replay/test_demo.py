@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from ledger.application import Ledger
-from ledger.model import now_utc
+from ledger.domain.model import now_utc
 from ledger.settings import Settings
 from replay_tools import demo
 from replay_tools.demo import DemoPlan, PlanRefused, generate
@@ -30,8 +30,8 @@ RICH = DemoPlan(stores=3, members=200, days=45, seed=6, start=date(2025, 3, 1))
 def _events(ledger: Ledger) -> list[tuple[str, Any]]:
     """Every event in log order, as (event class name, the event decoded)."""
     return [
-        (n.topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1], ledger.mapper.to_domain_event(n))
-        for n in ledger.recorder.select_notifications(1, 1_000_000)
+        (n.topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1], ledger.core.mapper.to_domain_event(n))
+        for n in ledger.core.recorder.select_notifications(1, 1_000_000)
     ]
 
 
@@ -41,9 +41,9 @@ def test_a_small_demo_has_stores_tiers_and_every_kind_of_movement(settings: Sett
         result = generate(ledger, RICH)
         events = _events(ledger)
         counts = Counter(name for name, _ in events)
-        stores = [ledger.get_store(s) for s in ("S001", "S002", "S003")]
+        stores = [ledger.access.get_store(s) for s in ("S001", "S002", "S003")]
         now = now_utc()
-        tiers = {ledger.member(f"{n:012d}", now).tier for n in range(1, RICH.members + 1)}
+        tiers = {ledger.members.view(f"{n:012d}", now).tier for n in range(1, RICH.members + 1)}
     finally:
         ledger.close()
 

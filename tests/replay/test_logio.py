@@ -14,9 +14,9 @@ import msgspec
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger.apikey import Principal
 from ledger.application import Ledger
-from ledger.commands import (
+from ledger.domain.apikey import Principal
+from ledger.domain.commands import (
     AdjustPoints,
     EnrolMember,
     PostSale,
@@ -43,13 +43,17 @@ def _at(hours_ago: int) -> datetime:
 
 def build_chain(ledger: Ledger) -> None:
     """Rules, two stores, two members, sales, a refund, a redemption and a void, an adjustment."""
-    ledger.publish_rules(
+    ledger.rules.publish(
         ruleset(doc(SPEC_EXAMPLE, effective_from="2020-01-01T00:00:00+08:00")), "t"
     )
-    ledger.configure_store("S1", RegisterStore(name="One", kind="franchise", franchisee="F1"), "t")
-    ledger.configure_store("S2", RegisterStore(name="Two", kind="direct"), "t")
-    ledger.enrol(EnrolMember(member_id="M1", store_id="S1", birthday=date(1990, 6, 1)), "t", NOW)
-    ledger.enrol(EnrolMember(member_id="M2", store_id="S2", name="王小明"), "t", NOW)
+    ledger.access.configure_store(
+        "S1", RegisterStore(name="One", kind="franchise", franchisee="F1"), "t"
+    )
+    ledger.access.configure_store("S2", RegisterStore(name="Two", kind="direct"), "t")
+    ledger.members.enrol(
+        EnrolMember(member_id="M1", store_id="S1", birthday=date(1990, 6, 1)), "t", NOW
+    )
+    ledger.members.enrol(EnrolMember(member_id="M2", store_id="S2", name="王小明"), "t", NOW)
     for n, (store, card, fen) in enumerate(
         [("S1", "M1", 50_000), ("S2", "M1", 12_345), ("S2", "M2", 250_000), ("S1", "M2", 999)]
     ):
@@ -60,24 +64,24 @@ def build_chain(ledger: Ledger) -> None:
         sale = PostSale(
             store_id=store, receipt_no=f"R{n}", member_id=card, occurred_at=_at(10 - n), lines=lines
         )
-        ledger.post_sale(sale, "pos", NOW)
+        ledger.sales.post(sale, "pos", NOW)
     refund = RefundSale(
         refund_no="RF1", occurred_at=_at(5), lines=[RefundLine(line_no=1, amount_fen=2_000)]
     )
-    ledger.refund_sale("S1", "R0", refund, "pos", NOW)
+    ledger.sales.refund("S1", "R0", refund, "pos", NOW)
     for number in ("X1", "X2"):
         voucher = Voucher(
             store_id="S2", redemption_no=number, member_id="M1", occurred_at=_at(4), points=100
         )
-        ledger.redeem(voucher, "pos", NOW)
-    ledger.void("S2", "X2", "pos", NOW)
+        ledger.redemptions.redeem(voucher, "pos", NOW)
+    ledger.redemptions.void("S2", "X2", "pos", NOW)
     adjustment = AdjustPoints(adjustment_no="A1", points=50, reason="goodwill", ticket="T-1")
-    ledger.adjust_points("M2", adjustment, "service", NOW)
+    ledger.stored_value.adjust("M2", adjustment, "service", NOW)
 
 
 def _log(ledger: Ledger) -> list[tuple[str, int, str, bytes]]:
     """Every stored event in notification order, without the ids (which may have gaps)."""
-    notifications = ledger.recorder.select_notifications(1, 100_000)
+    notifications = ledger.core.recorder.select_notifications(1, 100_000)
     return [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in notifications]
 
 
@@ -107,9 +111,9 @@ def target(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -
 def _assert_same_ledger(source: Ledger, target: Ledger) -> None:
     assert _log(target) == _log(source)
     for card in CARDS:
-        assert target.member(card, NOW) == source.member(card, NOW)
-    assert target.sale_record("S1", "R0") == source.sale_record("S1", "R0")
-    assert target.get_store("S1") == source.get_store("S1")
+        assert target.members.view(card, NOW) == source.members.view(card, NOW)
+    assert target.sales.record("S1", "R0") == source.sales.record("S1", "R0")
+    assert target.access.get_store("S1") == source.access.get_store("S1")
 
 
 def test_export_then_import_into_an_empty_store_round_trips_exactly(
@@ -150,8 +154,8 @@ def test_import_from_sqlite_into_postgresql_round_trips_exactly(
 def test_member_keys_travel_beside_the_log_and_an_erased_member_stays_erased(
     source: Ledger, target: Ledger, tmp_path: Path
 ) -> None:
-    source.enrol(EnrolMember(member_id="M3", store_id="S1", phone="13900000000"), "t", NOW)
-    source.erase_member("M3", "asked", "admin", NOW)
+    source.members.enrol(EnrolMember(member_id="M3", store_id="S1", phone="13900000000"), "t", NOW)
+    source.personal.erase("M3", "asked", "admin", NOW)
     path = tmp_path / "log.jsonl"
     export_log(source, path)
     keys = logio.keys_path(path)
@@ -159,17 +163,17 @@ def test_member_keys_travel_beside_the_log_and_an_erased_member_stays_erased(
     assert len(keys.read_bytes().splitlines()) == 2  # M1 (birthday) and M2 (name); not M3
     import_log(target, path)
     reader = Principal(key_id="k", role="service", store_id=None)
-    copied = target.personal_data("M2", reader, "export", NOW)
+    copied = target.personal.read("M2", reader, "export", NOW)
     assert copied.data is not None
     assert copied.data.name == "王小明"
-    assert target.personal_data("M3", reader, "export", NOW).status == "erased"
+    assert target.personal.read("M3", reader, "export", NOW).status == "erased"
 
 
 def test_importing_into_a_store_with_events_is_refused_and_writes_nothing(
     source: Ledger, target: Ledger, tmp_path: Path
 ) -> None:
     export_log(source, tmp_path / "log.jsonl")
-    target.configure_store("S9", RegisterStore(name="Nine", kind="direct"), "t")
+    target.access.configure_store("S9", RegisterStore(name="Nine", kind="direct"), "t")
     before = _log(target)
     with pytest.raises(LogError, match="not empty"):
         import_log(target, tmp_path / "log.jsonl")
@@ -184,7 +188,7 @@ def test_a_truncated_file_is_refused_before_anything_is_written(
     path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))
     with pytest.raises(LogError, match="promises"):
         import_log(target, path)
-    assert target.recorder.max_notification_id() is None
+    assert target.core.recorder.max_notification_id() is None
 
 
 @pytest.mark.unit

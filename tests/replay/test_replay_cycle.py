@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import main
+from entry.cli import main
 from ledger.settings import Settings
 from projections.runtime import Projections
 from projections.sqlview import Row

@@ -17,10 +17,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from ledger import sealing
+from entry.cli import main
 from ledger.application import Ledger
-from ledger.cli import main
-from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.domain.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.infrastructure import hashchain
 from ledger.settings import Settings
 from replay_tools.tamper import check_chains, plain, stored_rows
 from tests.conftest import TEST_MASTER_KEY
@@ -110,7 +110,7 @@ def demo(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
     assert main(DEMO) == 0
     ledger = Ledger(settings)
     try:
-        receipt, created = ledger.close_period(PERIOD, "finance", datetime.now(UTC))
+        receipt, created = ledger.settlement.close(PERIOD, "finance", datetime.now(UTC))
     finally:
         ledger.close()
     assert created and receipt.events_digested > 10 and receipt.digest is not None
@@ -154,10 +154,10 @@ def test_an_edit_resealed_along_its_chain_is_caught_by_the_closed_months_digest(
     """Someone who knows the hashing rewrites a January accrual and every later hash of that
     member: the chains hold again, but the digest recorded when January closed does not."""
     aggregate, version, _ = _accrual_in_the_middle(demo)
-    prev = sealing.GENESIS
+    prev = hashchain.GENESIS
     for _, v, topic, state in _aggregate_rows(demo, aggregate):
-        _, body = sealing.unsealed(_more_points(state) if v == version else state)
-        chain = sealing.link(prev, aggregate, v, topic, body)
+        _, body = hashchain.split(_more_points(state) if v == version else state)
+        chain = hashchain.link(prev, aggregate, v, topic, body)
         _write(demo, aggregate, v, body.replace(b'"chain":""', f'"chain":"{chain}"'.encode(), 1))
         prev = chain
     assert main(["verify", "--chains-only"]) == 1
@@ -183,24 +183,24 @@ def test_concurrent_commands_and_snapshots_keep_every_chain_whole(settings: Sett
     now = datetime.now(UTC)
     ledger = Ledger(settings)
     try:
-        ledger.publish_rules(
+        ledger.rules.publish(
             ruleset(doc(SPEC_EXAMPLE, effective_from="2020-01-01T00:00:00+08:00")), "t"
         )
-        ledger.configure_store("S1", RegisterStore(name="One", kind="franchise"), "t")
+        ledger.access.configure_store("S1", RegisterStore(name="One", kind="franchise"), "t")
         for card in ("M1", "M2", "M3"):
-            ledger.enrol(EnrolMember(member_id=card, store_id="S1"), "t", now)
+            ledger.members.enrol(EnrolMember(member_id=card, store_id="S1"), "t", now)
         with ThreadPoolExecutor(max_workers=4) as pool:
             sales = [_sale(n, f"M{n % 3 + 1}", now) for n in range(306)]
-            list(pool.map(lambda sale: ledger.post_sale(sale, "op", now), sales))
-        assert ledger.snapshots is not None
-        assert list(ledger.snapshots.get(ledger.member_key("M1")))  # past version 100
+            list(pool.map(lambda sale: ledger.sales.post(sale, "op", now), sales))
+        assert ledger.core.snapshots is not None
+        assert list(ledger.core.snapshots.get(ledger.members.key("M1")))  # past version 100
         later = now + timedelta(days=800)
-        assert ledger.expire_points(later, "t", later).lots_expired > 3  # several per member
+        assert ledger.runs.expire(later, "t", later).lots_expired > 3  # several per member
     finally:
         ledger.close()
     restarted = Ledger(settings)
     try:
-        restarted.post_sale(_sale(1_000, "M1", later), "op", later)
+        restarted.sales.post(_sale(1_000, "M1", later), "op", later)
         report = check_chains(stored_rows(restarted), plain(restarted))
     finally:
         restarted.close()

@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from ledger.application import Ledger
-from ledger.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.domain.commands import EnrolMember, PostSale, RegisterStore, SaleLine
+from ledger.domain.sale import Sale
 from ledger.settings import Settings
 from replay_tools import whatif
 from replay_tools.whatif import StoreWhatIf, what_if
@@ -62,12 +63,16 @@ SALES: list[tuple[str, str, str, str, list[SaleLine]]] = [
 @pytest.fixture
 def ledger(settings: Settings) -> Iterator[Ledger]:
     app = Ledger(settings)
-    app.publish_rules(ruleset(RULES_A), "t")
-    app.configure_store("S1", RegisterStore(name="One", kind="franchise", franchisee="F1"), "t")
-    app.configure_store("S2", RegisterStore(name="Two", kind="direct"), "t")
-    app.enrol(EnrolMember(member_id="M1", store_id="S1"), "t", NOW)
-    app.enrol(EnrolMember(member_id="M2", store_id="S2"), "t", NOW)
-    app.enrol(EnrolMember(member_id="M3", store_id="S1", birthday=date(1990, 5, 20)), "t", NOW)
+    app.rules.publish(ruleset(RULES_A), "t")
+    app.access.configure_store(
+        "S1", RegisterStore(name="One", kind="franchise", franchisee="F1"), "t"
+    )
+    app.access.configure_store("S2", RegisterStore(name="Two", kind="direct"), "t")
+    app.members.enrol(EnrolMember(member_id="M1", store_id="S1"), "t", NOW)
+    app.members.enrol(EnrolMember(member_id="M2", store_id="S2"), "t", NOW)
+    app.members.enrol(
+        EnrolMember(member_id="M3", store_id="S1", birthday=date(1990, 5, 20)), "t", NOW
+    )
     for store, receipt, card, at, lines in SALES:
         sale = PostSale(
             store_id=store,
@@ -76,14 +81,14 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
             occurred_at=datetime.fromisoformat(at),
             lines=lines,
         )
-        app.post_sale(sale, "pos", NOW)
+        app.sales.post(sale, "pos", NOW)
     yield app
     app.close()
 
 
 def test_the_recorded_sales_earned_what_the_hand_computation_says(ledger: Ledger) -> None:
-    earned = {r: ledger.sale_record(s, r) for s, r, *_ in SALES}
-    points = {r: sale.valuation.points for r, sale in earned.items() if sale is not None}
+    earned = {r: ledger.sales.record(s, r) for s, r, *_ in SALES}
+    points = {r: sale.valuation.points for r, sale in earned.items() if isinstance(sale, Sale)}
     assert points == {"R0": 200, "R1": 250, "R2": 74, "R3": 1000, "R4": 42, "R5": 200}
 
 
@@ -113,7 +118,7 @@ def test_doubling_a_category_multiplier_gives_the_hand_computed_figures(ledger: 
 
 
 def test_the_rules_in_force_give_no_difference_and_nothing_is_written(ledger: Ledger) -> None:
-    before = ledger.recorder.max_notification_id()
+    before = ledger.core.recorder.max_notification_id()
     report = what_if(ledger, ruleset(RULES_A), FROM, TO)
     assert [(s.store_id, s.sales, s.difference) for s in report.stores] == [
         ("S1", 2, 0),
@@ -121,7 +126,7 @@ def test_the_rules_in_force_give_no_difference_and_nothing_is_written(ledger: Le
     ]
     assert (report.totals.difference, report.totals.liability_difference_fen) == (0, 0)
     what_if(ledger, ruleset(RULES_B), FROM, TO)
-    assert ledger.recorder.max_notification_id() == before
+    assert ledger.core.recorder.max_notification_id() == before
 
 
 def _run(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:

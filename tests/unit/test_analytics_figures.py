@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.errors import InvalidInput
+from ledger.domain.errors import InvalidInput
 from projections.analytics_report import (
     MemberActivity,
     StoreMonth,

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.chaintime import add_months, next_daily
-from ledger.lots import available_at, expires_at
-from ledger.tiers import SpendEntry, level_for_spend, next_tier, window_spend
+from ledger.policies.chaintime import add_months, next_daily
+from ledger.policies.lots import available_at, expires_at
+from ledger.policies.tiers import SpendEntry, level_for_spend, next_tier, window_spend
 from tests.rulesets import SPEC_EXAMPLE, accrual, doc, ruleset
 
 pytestmark = pytest.mark.unit

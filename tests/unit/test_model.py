@@ -9,9 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from ledger.lots import Hold, Lot
-from ledger.member import Member
-from ledger.tiers import SpendEntry
+from ledger.domain.member import Member
+from ledger.policies.lots import Hold, Lot
+from ledger.policies.tiers import SpendEntry
 
 pytestmark = pytest.mark.unit
 T = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from ledger.errors import InvalidRuleSet
-from ledger.rules import RuleSet
+from ledger.domain.errors import InvalidRuleSet
+from ledger.policies.ruleset import RuleSet
 from tests.rulesets import SPEC_EXAMPLE, accrual, doc, ruleset
 
 pytestmark = pytest.mark.unit

@@ -8,12 +8,12 @@ from uuid import UUID, uuid4
 
 import msgspec
 import pytest
-from eventsourcing.utils import get_topic
 
-from ledger import sealing
-from ledger.member import PointsConverted
-from ledger.model import DomainEvent
-from ledger.settlement import Digest, MonthDigests, PeriodClosed
+from ledger.domain.member import PointsConverted
+from ledger.domain.model import DomainEvent
+from ledger.domain.settlement import Digest, MonthDigests, PeriodClosed
+from ledger.infrastructure import hashchain
+from ledger.infrastructure.topics import topic_of
 
 pytestmark = pytest.mark.unit
 AT = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # 2026-02-01 04:00 in Shanghai
@@ -28,13 +28,13 @@ def _stored(event: DomainEvent) -> bytes:
 
 
 def _walk(events: list[DomainEvent]) -> str:
-    prev = sealing.GENESIS
+    prev = hashchain.GENESIS
     for event in events:
-        prev = sealing.check(
+        prev = hashchain.check(
             prev,
             event.originator_id,
             event.originator_version,
-            get_topic(type(event)),
+            topic_of(type(event)),
             _stored(event),
         )
     return prev
@@ -48,43 +48,43 @@ def test_each_event_chains_to_its_aggregates_previous_one() -> None:
         Noted(originator_id=a, originator_version=2, text="a2"),
     ]
     heads: dict[UUID, tuple[int, str]] = {}
-    first = sealing.seal(batch, heads)
-    assert all(len(e.chain) == sealing.HASH_CHARS for e in first)
+    first = hashchain.chained(batch, heads)
+    assert all(len(e.chain) == hashchain.HASH_CHARS for e in first)
     assert heads[a] == (2, first[2].chain) and heads[b] == (1, first[1].chain)
-    later = sealing.seal([Noted(originator_id=a, originator_version=3, text="a3")], heads)
+    later = hashchain.chained([Noted(originator_id=a, originator_version=3, text="a3")], heads)
     assert _walk([first[0], first[2], *later]) == later[0].chain
     assert _walk([first[1]]) == first[1].chain
 
 
 def test_the_hash_covers_the_body_the_version_the_topic_and_the_predecessor() -> None:
-    event = sealing.seal([Noted(originator_id=uuid4(), originator_version=1, text="x")], {})[0]
+    event = hashchain.chained([Noted(originator_id=uuid4(), originator_version=1, text="x")], {})[0]
     state = _stored(event)
-    topic = get_topic(Noted)
-    assert sealing.check("", event.originator_id, 1, topic, state) == event.chain
+    topic = topic_of(Noted)
+    assert hashchain.check("", event.originator_id, 1, topic, state) == event.chain
     for prev, version, what, stored in [
         ("", 1, topic, state.replace(b'"text":"x"', b'"text":"y"')),
         ("", 2, topic, state),
-        ("", 1, get_topic(PeriodClosed), state),
+        ("", 1, topic_of(PeriodClosed), state),
         ("0" * 64, 1, topic, state),
     ]:
-        with pytest.raises(sealing.ChainBroken):
-            sealing.check(prev, event.originator_id, version, what, stored)
+        with pytest.raises(hashchain.ChainBroken):
+            hashchain.check(prev, event.originator_id, version, what, stored)
 
 
 def test_an_unsealed_or_malformed_event_is_broken() -> None:
     bare = _stored(Noted(originator_id=uuid4(), originator_version=1, text="x"))
-    with pytest.raises(sealing.ChainBroken, match="malformed"):
-        sealing.unsealed(bare)
-    with pytest.raises(sealing.ChainBroken, match="no hash"):
-        sealing.unsealed(b'{"originator_id":"x"}')
+    with pytest.raises(hashchain.ChainBroken, match="malformed"):
+        hashchain.split(bare)
+    with pytest.raises(hashchain.ChainBroken, match="no hash"):
+        hashchain.split(b'{"originator_id":"x"}')
 
 
 def test_sealing_needs_the_previous_hash_beyond_version_one() -> None:
     later = Noted(originator_id=uuid4(), originator_version=2, text="x")
     with pytest.raises(KeyError):
-        sealing.seal([later], {})
+        hashchain.chained([later], {})
     with pytest.raises(KeyError):
-        sealing.seal([later], {later.originator_id: (3, "0" * 64)})
+        hashchain.chained([later], {later.originator_id: (3, "0" * 64)})
 
 
 def test_a_month_digest_covers_its_events_and_late_ones_go_to_the_next_open_month() -> None:

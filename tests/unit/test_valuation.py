@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.commands import SaleLine
-from ledger.valuation import MemberFacts, value_refund, value_sale
+from ledger.domain.commands import SaleLine
+from ledger.policies.valuation import MemberFacts, value_refund, value_sale
 from tests.rulesets import SPEC_EXAMPLE, accrual, doc, ruleset
 
 pytestmark = pytest.mark.unit

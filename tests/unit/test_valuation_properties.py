@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.commands import SaleLine
-from ledger.valuation import MemberFacts, value_sale
+from ledger.domain.commands import SaleLine
+from ledger.policies.valuation import MemberFacts, value_sale
 from tests.rulesets import accrual, doc, ruleset
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,67 @@
+"""What a member looks like to the POS and customer service right now (read from its own events)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from ledger.domain.member import Member, balance
+from ledger.policies.ruleset import RuleSet
+from ledger.policies.tiers import NextTier, effective_tier, next_tier, window_spend
+
+
+class ExpiringPoints(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    expires_at: datetime
+    overdue: bool  # due, but the expiry run has not reached it yet
+
+
+class MemberView(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    store_id: str
+    enrolled_at: datetime
+    tier: str | None
+    discount: Decimal | None
+    points: int
+    pending_points: int
+    stored_value_fen: int
+    tier_spend_fen: int
+    next_tier: NextTier | None
+    expiring: list[ExpiringPoints]
+    personal_data_erased: bool = False
+
+
+def expiring(member: Member, now: datetime) -> list[ExpiringPoints]:
+    """Remaining points grouped by expiry instant, soonest first."""
+    by_instant: dict[datetime, int] = defaultdict(int)
+    for lot in member.lots:
+        if lot.remaining > 0 and lot.expires_at is not None:
+            by_instant[lot.expires_at] += lot.remaining
+    return [
+        ExpiringPoints(points=points, expires_at=instant, overdue=instant <= now)
+        for instant, points in sorted(by_instant.items())
+    ]
+
+
+def member_view(member: Member, rules: RuleSet | None, now: datetime) -> MemberView:
+    bal = balance(member, now)
+    tier = effective_tier(rules, member.tier)
+    level = rules.level(tier) if rules else None
+    spend = window_spend(member.spend, now, rules) if rules else 0
+    return MemberView(
+        member_id=member.member_id,
+        store_id=member.store_id,
+        enrolled_at=member.enrolled_at,
+        tier=tier,
+        discount=level.discount if level else None,
+        points=bal.points,
+        pending_points=bal.pending_points,
+        stored_value_fen=bal.stored_value_fen,
+        tier_spend_fen=spend,
+        next_tier=next_tier(rules, tier, spend) if rules else None,
+        expiring=expiring(member, now),
+        personal_data_erased=member.erased,
+    )

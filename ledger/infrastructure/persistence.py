@@ -1,0 +1,168 @@
+"""How events reach the store: the msgspec mapper, and the database URL as eventsourcing settings.
+
+eventsourcing 9.5.6 maps events with `vars(event)`, which a msgspec Struct does not have; this
+mapper encodes each event with msgspec (its class is the stored topic) and decodes it strictly
+against that class. Nothing here writes SQL: the eventsourcing recorders do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ListenNotifySubscription,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Subscription,
+    Transcoder,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.domain.model import DomainEvent
+from ledger.infrastructure.topics import topic_of
+
+_encoder = msgspec.json.Encoder()
+
+
+@cache
+def _decoder(topic: str) -> msgspec.json.Decoder[DomainEvent]:
+    return msgspec.json.Decoder(type=resolve_topic(topic))
+
+
+class NullTranscoder(Transcoder):
+    """The mapper encodes whole events itself; a transcoder is never asked to."""
+
+    def encode(self, obj: Any) -> bytes:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+class MsgspecMapper(Mapper[Any]):
+    """Maps msgspec Struct events to stored events and back (optionally compressed/encrypted)."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = _encoder.encode(domain_event)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=topic_of(type(domain_event)),
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        state = stored_event.state
+        try:
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            return _decoder(stored_event.topic).decode(state)
+        except (msgspec.DecodeError, ValueError) as e:
+            msg = (
+                f"cannot decode stored event {stored_event.topic} of "
+                f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
+            )
+            raise MapperDeserialisationError(msg) from e
+
+
+POLL_SECONDS = 0.05
+
+
+class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
+    """SQLite has no LISTEN/NOTIFY: wake the library's puller every POLL_SECONDS instead."""
+
+    def __init__(
+        self, recorder: SQLiteApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="sqlite-poll")
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._has_been_stopped:
+            self._has_been_notified.set()
+            threading.Event().wait(POLL_SECONDS)
+
+
+class SubscribableSQLiteRecorder(SQLiteApplicationRecorder):
+    """The SQLite application recorder, plus `subscribe()` (by polling) so that eventsourcing's
+    `ProjectionRunner` can follow a SQLite log as it follows a PostgreSQL one."""
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+
+DEFAULT_DATABASE_URL = "sqlite:///./ledger.db"
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    """Translate `LEDGER_DATABASE_URL` into eventsourcing's persistence settings.
+
+    `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite:///:memory:`, or
+    `postgresql://user[:password]@host[:port]/db[?schema=name]`; PG* variables fill the gaps.
+    """
+    env = {
+        "MAPPER_TOPIC": get_topic(MsgspecMapper),
+        "TRANSCODER_TOPIC": get_topic(NullTranscoder),
+    }
+    parts = urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        path = database_url[len("sqlite:///") :]
+        if not path:
+            raise ValueError(f"no SQLite path in database URL {database_url!r}")
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "APPLICATION_RECORDER_TOPIC": get_topic(SubscribableSQLiteRecorder),
+        }
+        if path == ":memory:":
+            env["SQLITE_DBNAME"] = "file::memory:?cache=shared"
+        env["SQLITE_LOCK_TIMEOUT"] = "10"
+        return env
+    if parts.scheme in ("postgresql", "postgres"):
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or os.environ.get("PGDATABASE", ""),
+            "POSTGRES_HOST": parts.hostname or os.environ.get("PGHOST", "127.0.0.1"),
+            "POSTGRES_PORT": str(parts.port or os.environ.get("PGPORT", "5432")),
+            "POSTGRES_USER": unquote(parts.username or os.environ.get("PGUSER", "postgres")),
+            "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+            # Also the pool's wait for a connection; eventsourcing tries a statement 10 times,
+            # so a request that meets an outage answers 503 after ~22 s, not ~52 s. Not 1: a
+            # recorder's first connection gets one try, and under load 1 s was too short.
+            "POSTGRES_CONNECT_TIMEOUT": "2",
+            # 0 would mean "wait forever" for the events table lock: never what a POS wants.
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "2",  # opened at start; more on demand, up to 20
+            "POSTGRES_MAX_OVERFLOW": "18",
+            # No ping before every statement (a round trip each): a connection broken by an
+            # outage fails once, the pool drops it and eventsourcing's retry reconnects.
+            "POSTGRES_PRE_PING": "n",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        }
+        if not env["POSTGRES_DBNAME"]:
+            raise ValueError(f"no database name in database URL {database_url!r}")
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"]
+        return env
+    raise ValueError(
+        f"unsupported database URL {database_url!r}: use sqlite:///path or postgresql://..."
+    )

@@ -1,0 +1,197 @@
+"""The core every service stands on: the event store, and the one way to read and write it.
+
+`LedgerCore` is eventsourcing's `Application` for the ledger's log. It opens the store (SQLite
+or PostgreSQL, `ledger.infrastructure.persistence`), reads aggregates (`get`), writes events
+(`save`, the only write path), retries a command that lost an optimistic race (`retrying`),
+chains every event's hash to its aggregate's previous one (`ledger.infrastructure.hashchain`)
+and snapshots members. The services (`ledger.services.*`) hold the business commands; nothing
+here knows what a sale or a redemption is.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
+
+from ledger.domain import ids
+from ledger.domain.errors import MemberNotFound, Unavailable, invariant
+from ledger.domain.member import Member, MemberEvent
+from ledger.domain.member import evolve as evolve_member
+from ledger.domain.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
+from ledger.infrastructure import hashchain, vault
+from ledger.infrastructure.groupcommit import GroupCommit
+from ledger.infrastructure.keystore import SqlKeyStore
+from ledger.infrastructure.logpages import notifications
+from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.topics import topics_of
+from ledger.settings import Settings
+
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+RETRIES_MAX = 25
+SNAPSHOT_INTERVAL = 100  # a member snapshot at every 100th version
+CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
+_canonical = msgspec.json.Encoder(order="deterministic")
+project_member = projector(evolve_member)
+
+
+class LedgerCore(Application[UUID]):
+    """The ledger's event store and its one read path and one write path (thread-safe)."""
+
+    name = "Ledger"  # the tables' names: `ledger_events` (PostgreSQL); never rename
+    is_snapshotting_enabled = True
+    snapshot_class = Snapshot
+
+    def __init__(
+        self,
+        settings: Settings,
+        env: dict[str, str] | None = None,
+        on_appended: Callable[[int], None] | None = None,
+    ) -> None:
+        if len(settings.master_key) != vault.KEY_BYTES:
+            raise ValueError("the master key must be 32 bytes (LEDGER_MASTER_KEY: 64 hex digits)")
+        self.settings = settings
+        self._on_appended = on_appended
+        base = eventsourcing_env(settings.database_url)
+        # eventsourcing reads 0 as "unbounded"; here 0 means no cache (an empty setting).
+        base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size or "")
+        self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
+        self._chains_lock = threading.Lock()
+        self._committer = GroupCommit(self._write)
+        super().__init__(env=base | (env or {}))
+        self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
+
+    def close(self) -> None:
+        self._committer.close()
+        super().close()
+
+    def _notify(self, recordings: list[Any]) -> None:
+        if self._on_appended is not None:
+            self._on_appended(len(recordings))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def save(self, *events: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save `events` atomically: the one way anything is written.
+
+        The events are chained (each aggregate's first one to the hash of the version before it)
+        and handed to the group committer, which writes whatever commands are waiting in one
+        transaction. That is always safe, so there is no other path: if that transaction
+        clashes, each command's events are written again in a transaction of their own, so each
+        command gets exactly its own outcome (saved, or the `IntegrityError` it must retry or
+        report). Then any member whose version crossed SNAPSHOT_INTERVAL is snapshotted
+        (eventsourcing snapshots only aggregates it saved itself, and these are saved as events).
+        """
+        invariant(not kwargs, "events are saved with no options")
+        self._committer.save(self._chained(events))
+        for event in events:
+            if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
+                self.take_snapshot(
+                    event.originator_id,
+                    version=event.originator_version,
+                    projector_func=project_member,
+                )
+        return []
+
+    def _write(self, *events: DomainEvent) -> list[Recording[UUID]]:
+        """One transaction of chained events (the committer's; eventsourcing's own save)."""
+        recordings = super().save(*events)
+        self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
+        return recordings
+
+    def _chained(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        """`events` with their hashes. Each aggregate's first one chains to the hash of the
+        version before it: the one this process read (`get`) or saved, else the stored one."""
+        heads: dict[UUID, tuple[int, str]] = {}
+        for event in events:
+            key = (event.originator_id, event.originator_version - 1)
+            if key[1] < 1 or key[0] in heads:
+                continue
+            with self._chains_lock:
+                chain = self._chains.get(key)
+            if chain is None:
+                stored = list(self.events.get(key[0], gt=key[1] - 1, lte=key[1]))
+                invariant(len(stored) == 1, f"{key[0]} v{key[1]} is stored before v{key[1] + 1}")
+                chain = getattr(stored[0], "chain", "")
+            heads[key[0]] = (key[1], chain)
+        return hashchain.chained(events, heads)
+
+    def remember_head(self, aggregate_id: UUID, version: int, chain: str) -> None:
+        """Note an aggregate's head hash read elsewhere, so chaining need not read it again."""
+        self._remember([(aggregate_id, version, chain)])
+
+    def _remember(self, chains: Iterable[tuple[UUID, int, str]]) -> None:
+        with self._chains_lock:
+            for aggregate_id, version, chain in chains:
+                if chain:  # "" is a state snapshotted before events were chained: read it again
+                    self._chains[(aggregate_id, version)] = chain
+            while len(self._chains) > CHAINS_KEPT:
+                del self._chains[next(iter(self._chains))]
+
+    def retrying(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt` until it saves without a version clash (bounded), mapping outages to 503."""
+        for n in range(RETRIES_MAX):
+            try:
+                return attempt()
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311 - jitter, not crypto
+            except PersistenceError as e:
+                raise Unavailable(f"the event store is unavailable: {type(e).__name__}") from e
+        raise Unavailable("too much contention on this member; try again")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, aggregate_id: UUID, evolve: Evolve[A]) -> A | None:
+        """The aggregate, rebuilt with its module's `evolve` (None if it has no event)."""
+        try:
+            found: A = self.repository.get(aggregate_id, projector_func=projector(evolve))
+        except AggregateNotFoundError:
+            return None
+        self._remember([(found.id, found.version, found.chain)])
+        return found
+
+    def member(self, card: str) -> Member:
+        """The enrolled member of a card (MemberNotFound otherwise)."""
+        member = self.get(ids.member_id(card), evolve_member)
+        if member is None:
+            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
+        return member
+
+    def fingerprint(self, *parts: object) -> str:
+        """A request's identity: tells a retry from another request under the same number."""
+        return ids.fingerprint(b"|".join(_canonical.encode(p) for p in parts))
+
+    def stored(self, *event_types: type[DomainEvent]) -> Iterator[DomainEvent]:
+        """The log's events of these types, decoded, in log order."""
+        for notification in notifications(self.recorder, topics=topics_of(*event_types)):
+            yield cast(DomainEvent, self.mapper.to_domain_event(notification))
+
+    def originators(self, *event_types: type[DomainEvent]) -> Iterator[UUID]:
+        """Ids of aggregates with at least one event of these types, each once, in log order."""
+        seen: set[UUID] = set()
+        for notification in notifications(self.recorder, topics=topics_of(*event_types)):
+            aggregate_id = UUID(str(notification.originator_id))
+            if aggregate_id not in seen:
+                seen.add(aggregate_id)
+                yield aggregate_id
+
+    def log_position(self) -> int:
+        """The id of the log's last event (0 when empty): what projections catch up to."""
+        return self.recorder.max_notification_id() or 0
+
+    def ping(self) -> bool:
+        """Whether the event store answers a query."""
+        try:
+            self.recorder.max_notification_id()
+        except PersistenceError:
+            return False
+        return True

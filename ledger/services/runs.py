@@ -1,0 +1,132 @@
+"""Runs over all members: the expiry run (SPEC 2.5) and the tier review (SPEC 2.2)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from ledger.domain import expiry, tierreview
+from ledger.domain.errors import InvalidInput, Unavailable, invariant
+from ledger.domain.member import (
+    MemberEnrolled,
+    PointsAccrued,
+    PointsAdjusted,
+    PointsExpired,
+    RedemptionVoided,
+)
+from ledger.domain.member import evolve as evolve_member
+from ledger.domain.sale import FUTURE_TOLERANCE
+from ledger.services.core import LedgerCore
+from ledger.services.rules import RulesService
+
+EXPIRY_CHUNK = 200  # members decided and saved per transaction by an expiry run
+U = TypeVar("U")
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an expiry run or a tier review did."""
+
+    as_of: datetime
+    members_reviewed: int = 0
+    lots_expired: int = 0
+    points_expired: int = 0
+    downgraded: int = 0
+    upgraded: int = 0
+
+
+def _chunks(items: Iterable[U], size: int) -> Iterator[list[U]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _not_ahead(as_of: datetime, now: datetime) -> None:
+    if as_of > now + FUTURE_TOLERANCE:
+        raise InvalidInput("as_of is in the future", field="as_of")
+
+
+class RunsService:
+    def __init__(self, core: LedgerCore, rules: RulesService) -> None:
+        self.core = core
+        self.rules = rules
+
+    def expire(
+        self,
+        as_of: datetime,
+        operator: str,
+        now: datetime,
+        members: Iterable[UUID] | None = None,
+    ) -> RunResult:
+        """Expire every lot due at `as_of` (idempotent; safe beside POS traffic).
+
+        `members` narrows the run to these members (a view's list of members with due lots);
+        by default every member that ever held a lot is looked at. Members are decided in
+        chunks saved in one transaction each; a chunk that clashes with a concurrent write is
+        redone member by member with fresh state, so a busy member is retried, never skipped.
+        """
+        _not_ahead(as_of, now)
+        candidates = (
+            members
+            if members is not None
+            else self.core.originators(PointsAccrued, PointsAdjusted, RedemptionVoided)
+        )
+        result = RunResult(as_of=as_of)
+        for chunk in _chunks(candidates, EXPIRY_CHUNK):
+            try:
+                expired = self._expire_chunk(chunk, as_of, operator)
+            except IntegrityError:
+                expired = []
+                for member_uuid in chunk:
+                    expired += self.core.retrying(
+                        functools.partial(self._expire_chunk, [member_uuid], as_of, operator)
+                    )
+            except PersistenceError as e:
+                raise Unavailable(f"the event store is unavailable: {type(e).__name__}") from e
+            result = msgspec.structs.replace(
+                result,
+                members_reviewed=result.members_reviewed + len(chunk),
+                lots_expired=result.lots_expired + len(expired),
+                points_expired=result.points_expired + sum(e.points for e in expired),
+            )
+        return result
+
+    def _expire_chunk(
+        self, members: Sequence[UUID], as_of: datetime, operator: str
+    ) -> list[PointsExpired]:
+        events: list[PointsExpired] = []
+        for member_uuid in members:
+            member = self.core.get(member_uuid, evolve_member)
+            if member is not None:
+                events += expiry.expire(member, as_of, operator)
+        if events:
+            self.core.save(*events)
+        return events
+
+    def review_tiers(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
+        """Recompute every member's tier from the spend in the window ending `as_of`."""
+        _not_ahead(as_of, now)
+        version = self.rules.in_force(as_of)
+        members = down = up = 0
+        for member_uuid in self.core.originators(MemberEnrolled):
+
+            def attempt(member_uuid: UUID = member_uuid) -> str | None:
+                member = self.core.get(member_uuid, evolve_member)
+                invariant(member is not None, "an enrolled member exists")
+                change = tierreview.review(member, version, as_of, operator)  # type: ignore[arg-type]
+                if change is None:
+                    return None
+                self.core.save(change)
+                return change.direction
+
+            direction = self.core.retrying(attempt)
+            members += 1
+            down += direction == "downgrade"
+            up += direction == "upgrade"
+        return RunResult(as_of=as_of, members_reviewed=members, downgraded=down, upgraded=up)

@@ -1,0 +1,111 @@
+"""Sales and their refunds, with or without a member: the one place that tells them apart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from ledger.domain import ids, receipts
+from ledger.domain.commands import PostSale, RefundSale
+from ledger.domain.errors import IdempotencyConflict, SaleNotFound
+from ledger.domain.nonmember import (
+    NonMemberRefundReceipt,
+    NonMemberSale,
+    NonMemberSaleReceipt,
+    record_non_member_sale,
+    refund_non_member_sale,
+)
+from ledger.domain.refund import refund_sale
+from ledger.domain.sale import RefundReceipt, Sale, SaleReceipt, check_business_time, record_sale
+from ledger.services.access import AccessService
+from ledger.services.core import LedgerCore
+from ledger.services.once import Decided, Found, once
+from ledger.services.rules import RulesService
+
+SaleAnswer = SaleReceipt | NonMemberSaleReceipt
+RefundAnswer = RefundReceipt | NonMemberRefundReceipt
+
+
+class SalesService:
+    def __init__(self, core: LedgerCore, rules: RulesService, access: AccessService) -> None:
+        self.core = core
+        self.rules = rules
+        self.access = access
+
+    def post(self, cmd: PostSale, operator: str, now: datetime) -> tuple[SaleAnswer, bool]:
+        """Record a POS sale exactly once; a retry of the same body gets the original receipt.
+        A sale with `member_id: null` earns nothing and touches no member (analytics count it)."""
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self.core.fingerprint(cmd)
+        sale_uuid = ids.sale_id(cmd.store_id, cmd.receipt_no)
+
+        def step(retry: bool) -> Found[SaleAnswer] | Decided[SaleAnswer]:
+            # A new receipt is the common case: its record's insert is the idempotency check
+            # (its id is derived from the receipt number), so the store is asked only on a retry.
+            existing = self._record(sale_uuid) if retry else None
+            if existing is not None:
+                return Found(existing.fingerprint, existing.receipt)
+            self.access.require_store(cmd.store_id)
+            if cmd.member_id is None:
+                event, answer = record_non_member_sale(
+                    cmd, fingerprint=fingerprint, operator=operator
+                )
+                return Decided([event], answer)
+            version = self.rules.in_force(cmd.occurred_at)
+            member = self.core.member(cmd.member_id)
+            events, receipt = record_sale(
+                cmd, member, version, fingerprint=fingerprint, operator=operator, now=now
+            )
+            return Decided(events, receipt)
+
+        def conflict() -> IdempotencyConflict:
+            return IdempotencyConflict(
+                f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted with a "
+                "different body",
+                field="receipt_no",
+            )
+
+        return once(self.core, fingerprint, step, conflict)
+
+    def refund(
+        self, store_id: str, receipt_no: str, cmd: RefundSale, operator: str, now: datetime
+    ) -> tuple[RefundAnswer, bool]:
+        """Reverse the points of refunded lines, exactly once per refund number (a non-member
+        sale's refund only records the amounts)."""
+        check_business_time(cmd.occurred_at, now)
+        fingerprint = self.core.fingerprint(store_id, receipt_no, cmd)
+
+        def step(_: bool) -> Found[RefundAnswer] | Decided[RefundAnswer]:
+            sale = self.record(store_id, receipt_no)
+            done = sale.refunds.get(cmd.refund_no)
+            if done is not None:
+                return Found(done.fingerprint, done.receipt)
+            if isinstance(sale, NonMemberSale):
+                event, answer = refund_non_member_sale(
+                    sale, cmd, fingerprint=fingerprint, operator=operator
+                )
+                return Decided([event], answer)
+            self.rules.in_force(cmd.occurred_at)
+            member = self.core.member(sale.member_id)
+            events, receipt = refund_sale(
+                sale, member, cmd, fingerprint=fingerprint, operator=operator, now=now
+            )
+            return Decided(events, receipt)
+
+        def conflict() -> IdempotencyConflict:
+            return IdempotencyConflict(
+                f"refund {cmd.refund_no!r} of this sale was posted with a different body",
+                field="refund_no",
+            )
+
+        return once(self.core, fingerprint, step, conflict)
+
+    def _record(self, sale_uuid: UUID) -> Sale | NonMemberSale | None:
+        return self.core.get(sale_uuid, receipts.evolve)
+
+    def record(self, store_id: str, receipt_no: str) -> Sale | NonMemberSale:
+        """The sale recorded under a receipt, with or without a member (404 if none)."""
+        sale = self._record(ids.sale_id(store_id, receipt_no))
+        if sale is None:
+            raise SaleNotFound(f"no sale {receipt_no!r} at store {store_id!r}", field="receipt_no")
+        return sale
