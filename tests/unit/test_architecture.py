@@ -96,7 +96,8 @@ def test_modules_and_functions_are_small() -> None:
 
 def _subclasses(cls: type) -> set[type]:
     found: set[type] = set()
-    for sub in cls.__subclasses__():
+    subs: list[type] = cls.__subclasses__()
+    for sub in subs:
         found |= {sub, *_subclasses(sub)}
     return found
 
