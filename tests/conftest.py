@@ -26,6 +26,9 @@ TEST_MASTER_KEY = bytes.fromhex("11" * 32)
 ADMIN_KEY = "test-admin-key-0123456789"
 STORES = ["sqlite", "postgres"]
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A busy 2-core machine running the whole suite can take longer than production's 2 s to hand
+# out a pooled PostgreSQL connection; the fault tests set their own (fast) value.
+os.environ.setdefault("LEDGER_PG_CONNECT_TIMEOUT", "10")
 
 # Bounded examples under CI keep `make test` within its budget; locally the default explores more.
 hypothesis_settings.register_profile(

@@ -13,7 +13,7 @@ import msgspec
 
 from ledger.domain.commands import Role
 from ledger.domain.ids import api_key_id, hash_api_key
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 
 
 class ApiKeyIssued(DomainEvent, frozen=True, kw_only=True):
@@ -77,10 +77,7 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
 def evolve(state: ApiKey | None, event: DomainEvent) -> ApiKey:
     if isinstance(event, ApiKeyIssued):
         return ApiKey(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             role=event.role,
             store_id=event.store_id,
             operator=event.operator,

@@ -14,7 +14,7 @@ import msgspec
 
 from ledger.domain.errors import CardsAlreadyDispatched, InvalidInput
 from ledger.domain.ids import CARD_REGISTRY_ID
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 
 RANGE_MAX = 100_000
 _CARD = re.compile(r"^(.*?)(\d+)$")
@@ -91,10 +91,7 @@ def evolve(state: CardRegistry | None, event: DomainEvent) -> CardRegistry:
         raise TypeError(f"CardRegistry cannot apply {type(event).__name__}")
     if state is None:
         state = CardRegistry(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
         )
     state.ranges.append(card_range(event.store_id, event.first, event.last))
     return state

@@ -12,7 +12,7 @@ from datetime import datetime
 from ledger.domain import ids
 from ledger.domain.commands import EnrolMember
 from ledger.domain.member import MemberEnrolled
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.personal import Ciphertext, PersonalData
 
 
@@ -28,10 +28,7 @@ def evolve(state: IdentityClaim | None, event: DomainEvent) -> IdentityClaim:
     if not isinstance(event, IdentityClaimed):
         raise TypeError(f"IdentityClaim cannot apply {type(event).__name__}")
     return IdentityClaim(
-        id=event.originator_id,
-        version=event.originator_version,
-        created_on=event.timestamp,
-        modified_on=event.timestamp,
+        **born(event),
         member_id=event.member_id,
     )
 

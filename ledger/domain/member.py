@@ -16,7 +16,7 @@ from uuid import UUID
 import msgspec
 
 from ledger.domain.errors import InvariantViolation, invariant
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.personal import Ciphertext
 from ledger.policies.lots import Hold, Lot, LotTake
 from ledger.policies.tiers import SpendEntry
@@ -224,10 +224,7 @@ def evolve(state: Member | None, event: DomainEvent) -> Member:
     if isinstance(event, MemberEnrolled):
         invariant(state is None, "a member is enrolled once")
         return Member(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             member_id=event.member_id,
             store_id=event.store_id,
             enrolled_at=event.occurred_at,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -59,6 +59,16 @@ def _copied(value: object) -> object:
         fields = {name: _copied(getattr(value, name)) for name in value.__struct_fields__}
         return msgspec.structs.replace(value, **fields)
     return value  # immutable: numbers, text, times, UUIDs, frozen structs (never mutated)
+
+
+def born(event: DomainEvent) -> dict[str, Any]:
+    """The fields an aggregate takes from the event that creates it."""
+    return {
+        "id": event.originator_id,
+        "version": event.originator_version,
+        "created_on": event.timestamp,
+        "modified_on": event.timestamp,
+    }
 
 
 class Snapshot(DomainEvent, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ import msgspec
 from ledger.domain import ids
 from ledger.domain.commands import PostSale, RefundSale, SaleLine
 from ledger.domain.errors import InvalidInput
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.refund import refund_amounts
 
 
@@ -90,10 +90,7 @@ def evolve(state: NonMemberSale | None, event: DomainEvent) -> NonMemberSale:
     if not isinstance(event, NonMemberSaleRecorded):
         raise TypeError(f"NonMemberSale cannot apply {type(event).__name__}")
     return NonMemberSale(
-        id=event.originator_id,
-        version=event.originator_version,
-        created_on=event.timestamp,
-        modified_on=event.timestamp,
+        **born(event),
         store_id=event.store_id,
         receipt_no=event.receipt_no,
         occurred_at=event.occurred_at,

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import msgspec
 
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 
 R = TypeVar("R")
 
@@ -46,10 +46,7 @@ class Operation(Aggregate, kw_only=True):
 def evolve(state: Operation | None, event: DomainEvent) -> Operation:
     if isinstance(event, OperationRecorded):
         return Operation(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             kind=event.kind,
             number=event.number,
             member_id=event.member_id,

@@ -16,7 +16,7 @@ import msgspec
 from ledger.domain.commands import Role, Text
 from ledger.domain.member import Member, MemberErased, MemberEvent
 from ledger.domain.memberview import MemberView
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.personal import PersonalData
 
 Purpose = Literal["export", "console"]
@@ -46,10 +46,7 @@ def evolve(state: AccessLog | None, event: DomainEvent) -> AccessLog:
         raise TypeError(f"AccessLog cannot apply {type(event).__name__}")
     if state is None:
         state = AccessLog(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             member_id=event.member_id,
         )
     state.reads += 1

@@ -39,7 +39,7 @@ from ledger.domain.member import (
     available,
     balance,
 )
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.policies.lots import LotTake, spendable, take_fifo
 from ledger.policies.ruleset import DEFAULT_HOLD_MINUTES, RuleVersion
 
@@ -123,10 +123,7 @@ class Redemption(Aggregate, kw_only=True):
 def evolve(state: Redemption | None, event: DomainEvent) -> Redemption:
     if isinstance(event, RedemptionRecorded):
         return Redemption(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             store_id=event.store_id,
             redemption_no=event.redemption_no,
             member_id=event.member_id,

@@ -8,7 +8,7 @@ import msgspec
 
 from ledger.domain.errors import invariant
 from ledger.domain.ids import RULEBOOK_ID
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.policies.ruleset import RuleSet, RuleVersion
 
 
@@ -27,10 +27,7 @@ def evolve(state: RuleBook | None, event: DomainEvent) -> RuleBook:
         raise TypeError(f"RuleBook cannot apply {type(event).__name__}")
     if state is None:
         state = RuleBook(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
         )
     invariant(event.version == len(state.versions) + 1, "rule versions are numbered 1, 2, ...")
     state.versions.append(

@@ -13,7 +13,7 @@ from ledger.domain import ids
 from ledger.domain.commands import PostSale, SaleLine
 from ledger.domain.errors import InvalidInput
 from ledger.domain.member import Balance, Member, PointsAccrued, TierChanged, after, balance
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.policies.lots import Lot, available_at, expires_at
 from ledger.policies.ruleset import RuleSet, RuleVersion
 from ledger.policies.tiers import SpendEntry, effective_tier, level_for_spend, rank, window_spend
@@ -106,10 +106,7 @@ def evolve(state: Sale | None, event: DomainEvent) -> Sale:
     if not isinstance(event, SaleRecorded):
         raise TypeError(f"Sale cannot apply {type(event).__name__}")
     return Sale(
-        id=event.originator_id,
-        version=event.originator_version,
-        created_on=event.timestamp,
-        modified_on=event.timestamp,
+        **born(event),
         store_id=event.store_id,
         receipt_no=event.receipt_no,
         member_id=event.member_id,

@@ -25,7 +25,7 @@ from ledger.domain.errors import InvalidInput, PeriodNotEnded, invariant
 from ledger.domain.ids import settlement_period_id
 from ledger.domain.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
 from ledger.domain.member import RedemptionVoided as Voided
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.rulebook import RuleSetPublished
 from ledger.policies.chaintime import month_of
 
@@ -87,10 +87,7 @@ def evolve(state: SettlementPeriod | None, event: DomainEvent) -> SettlementPeri
     if not isinstance(event, PeriodClosed) or state is not None:
         raise TypeError(f"SettlementPeriod cannot apply {type(event).__name__} here")
     return SettlementPeriod(
-        id=event.originator_id,
-        version=event.originator_version,
-        created_on=event.timestamp,
-        modified_on=event.timestamp,
+        **born(event),
         period=event.period,
         closed_at=event.closed_at,
         operator=event.operator,

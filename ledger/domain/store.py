@@ -8,7 +8,7 @@ import msgspec
 
 from ledger.domain.commands import RegisterStore
 from ledger.domain.ids import store_id as store_uuid
-from ledger.domain.model import Aggregate, DomainEvent
+from ledger.domain.model import Aggregate, DomainEvent, born
 
 
 class StoreConfigured(DomainEvent, frozen=True, kw_only=True):
@@ -40,10 +40,7 @@ def evolve(state: Store | None, event: DomainEvent) -> Store:
         raise TypeError(f"Store cannot apply {type(event).__name__}")
     if state is None:
         return Store(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **born(event),
             store_id=event.store_id,
             name=event.name,
             kind=event.kind,

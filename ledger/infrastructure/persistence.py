@@ -148,7 +148,7 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
             # Also the pool's wait for a connection; eventsourcing tries a statement 10 times,
             # so a request that meets an outage answers 503 after ~22 s, not ~52 s. Not 1: a
             # recorder's first connection gets one try, and under load 1 s was too short.
-            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_CONNECT_TIMEOUT": os.environ.get("LEDGER_PG_CONNECT_TIMEOUT", "2"),
             # 0 would mean "wait forever" for the events table lock: never what a POS wants.
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "2",  # opened at start; more on demand, up to 20

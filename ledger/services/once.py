@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import IdempotencyConflict, LedgerError
 from ledger.domain.model import DomainEvent
 from ledger.services.core import LedgerCore
 
@@ -67,3 +67,10 @@ def once(
         return outcome.receipt, True
 
     return core.retrying(attempt)
+
+
+def reused(what: str, field: str) -> Callable[[], IdempotencyConflict]:
+    """The 409 for another request under a number already used; `what` names the number."""
+    return lambda: IdempotencyConflict(
+        f"{what} was already used with a different request", field=field
+    )

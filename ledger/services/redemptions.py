@@ -6,12 +6,12 @@ from datetime import datetime
 
 from ledger.domain import ids, redemption
 from ledger.domain.commands import Redeem
-from ledger.domain.errors import IdempotencyConflict, RedemptionNotFound
+from ledger.domain.errors import RedemptionNotFound
 from ledger.domain.redemption import Redemption, RedemptionReceipt, VoidReceipt
 from ledger.domain.sale import check_business_time
 from ledger.services.access import AccessService
 from ledger.services.core import LedgerCore
-from ledger.services.once import Decided, Found, once
+from ledger.services.once import Decided, Found, once, reused
 from ledger.services.rules import RulesService
 
 
@@ -40,14 +40,8 @@ class RedemptionsService:
                 )
             )
 
-        def conflict() -> IdempotencyConflict:
-            return IdempotencyConflict(
-                f"redemption {cmd.redemption_no!r} of store {cmd.store_id!r} was posted with a "
-                "different body",
-                field="redemption_no",
-            )
-
-        return once(self.core, fingerprint, step, conflict)
+        what = f"redemption {cmd.redemption_no!r} of store {cmd.store_id!r}"
+        return once(self.core, fingerprint, step, reused(what, "redemption_no"))
 
     def capture(
         self, store_id: str, redemption_no: str, operator: str, now: datetime

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from ledger.domain import ids, receipts
 from ledger.domain.commands import PostSale, RefundSale
-from ledger.domain.errors import IdempotencyConflict, SaleNotFound
+from ledger.domain.errors import SaleNotFound
 from ledger.domain.nonmember import (
     NonMemberRefundReceipt,
     NonMemberSale,
@@ -19,7 +19,7 @@ from ledger.domain.refund import refund_sale
 from ledger.domain.sale import RefundReceipt, Sale, SaleReceipt, check_business_time, record_sale
 from ledger.services.access import AccessService
 from ledger.services.core import LedgerCore
-from ledger.services.once import Decided, Found, once
+from ledger.services.once import Decided, Found, once, reused
 from ledger.services.rules import RulesService
 
 SaleAnswer = SaleReceipt | NonMemberSaleReceipt
@@ -58,14 +58,8 @@ class SalesService:
             )
             return Decided(events, receipt)
 
-        def conflict() -> IdempotencyConflict:
-            return IdempotencyConflict(
-                f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r} was posted with a "
-                "different body",
-                field="receipt_no",
-            )
-
-        return once(self.core, fingerprint, step, conflict)
+        what = f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r}"
+        return once(self.core, fingerprint, step, reused(what, "receipt_no"))
 
     def refund(
         self, store_id: str, receipt_no: str, cmd: RefundSale, operator: str, now: datetime
@@ -92,13 +86,8 @@ class SalesService:
             )
             return Decided(events, receipt)
 
-        def conflict() -> IdempotencyConflict:
-            return IdempotencyConflict(
-                f"refund {cmd.refund_no!r} of this sale was posted with a different body",
-                field="refund_no",
-            )
-
-        return once(self.core, fingerprint, step, conflict)
+        what = f"refund {cmd.refund_no!r} of this sale"
+        return once(self.core, fingerprint, step, reused(what, "refund_no"))
 
     def _record(self, sale_uuid: UUID) -> Sale | NonMemberSale | None:
         return self.core.get(sale_uuid, receipts.evolve)

@@ -19,7 +19,7 @@ from ledger.domain.commands import (
     PayWithStoredValue,
     RefundStoredValue,
 )
-from ledger.domain.errors import IdempotencyConflict, PaymentNotFound
+from ledger.domain.errors import PaymentNotFound
 from ledger.domain.member import Member
 from ledger.domain.model import DomainEvent
 from ledger.domain.operation import FollowUpRecorded, OperationRecorded
@@ -33,14 +33,10 @@ from ledger.domain.storedvalue import (
 )
 from ledger.services.access import AccessService
 from ledger.services.core import LedgerCore
-from ledger.services.once import Decided, Found, once
+from ledger.services.once import Decided, Found, once, reused
 from ledger.services.rules import RulesService
 
 R = TypeVar("R", bound=msgspec.Struct)
-
-
-def _used(what: str) -> Callable[[], IdempotencyConflict]:
-    return lambda: IdempotencyConflict(f"{what} was already used with a different request")
 
 
 class StoredValueService:
@@ -80,7 +76,7 @@ class StoredValueService:
             )
             return Decided([*events, record], receipt)
 
-        return once(self.core, fingerprint, step, _used(f"{kind} number {number!r}"))
+        return once(self.core, fingerprint, step, reused(f"{kind} number {number!r}", f"{kind}_no"))
 
     def convert(
         self, card: str, cmd: ConvertPoints, operator: str, now: datetime
@@ -147,7 +143,7 @@ class StoredValueService:
             return Decided([*events, follow_up], receipt)
 
         what = f"refund number {cmd.refund_no!r} of this payment"
-        return once(self.core, fingerprint, step, _used(what))
+        return once(self.core, fingerprint, step, reused(what, "refund_no"))
 
     def adjust(
         self, card: str, cmd: AdjustPoints, operator: str, now: datetime

@@ -92,11 +92,12 @@ def cluster() -> Iterator[Cluster]:
 def ledger_serve(
     database_url: str, log_path: Path, workers: int = 1, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """`ledger serve` on `database_url` as a process; yields its base URL once /health is 200."""
+    """`ledger serve` on `database_url` as a process; yields its base URL once /health is 200.
+    It runs with production's connect timeout (the suite's own is longer, for a busy machine)."""
     with serve(
         database_url,
         workers=workers,
-        extra_env=extra_env,
+        extra_env={"LEDGER_PG_CONNECT_TIMEOUT": "2"} | (extra_env or {}),
         admin_key=ADMIN_KEY,
         master_key_hex=TEST_MASTER_KEY.hex(),
         log_path=log_path,
