@@ -115,7 +115,7 @@ def create_app(
     return Litestar(
         route_handlers=[*CONTROLLERS, *console_routes(settings)],
         lifespan=[_lifespan(settings, build, clock)],
-        state=State({"store_gate": gate}),
+        state=State({"store_gate": gate, "zone": ZoneInfo(settings.timezone)}),
         dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},
         middleware=[
             request_logging,

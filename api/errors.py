@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import DataError, InterfaceError, OperationalError, PersistenceError
 from litestar import Request, Response
 from litestar.exceptions import (
     ClientException,
@@ -66,6 +66,12 @@ def _ledger_status(exc: LedgerError) -> int:
     return HTTP_400_BAD_REQUEST
 
 
+def connection_lost(exc: BaseException | None) -> bool:
+    """Whether `exc` says the database cannot be reached (the only thing that trips the gate):
+    a value it refused, or a statement it failed, is about that request alone."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def _store_down(request: Request[Any, Any, Any]) -> None:
     """Tell the store gate (api/outage.py) to answer 503 at once until the store is back."""
     gate = getattr(request.app.state, "store_gate", None)
@@ -75,7 +81,7 @@ def _store_down(request: Request[Any, Any, Any]) -> None:
 
 def ledger_error(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
     status = _ledger_status(exc)
-    if isinstance(exc, Unavailable) and isinstance(exc.__cause__, PersistenceError):
+    if isinstance(exc, Unavailable) and connection_lost(exc.__cause__):
         _store_down(request)
     return problem(
         request,
@@ -140,6 +146,8 @@ def status_of(exc: Exception) -> int:
     """The status the handlers below answer `exc` with (for the request log)."""
     if isinstance(exc, LedgerError):
         return _ledger_status(exc)
+    if isinstance(exc, DataError):
+        return HTTP_422_UNPROCESSABLE_ENTITY
     if isinstance(exc, PersistenceError):
         return HTTP_503_SERVICE_UNAVAILABLE
     if isinstance(exc, HTTPException):
@@ -162,14 +170,22 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def store_unavailable(request: Request[Any, Any, Any], exc: PersistenceError) -> Response[Problem]:
     log.warning("event store unavailable", error=type(exc).__name__)
-    _store_down(request)
+    if connection_lost(exc):
+        _store_down(request)
     return ledger_error(
         request, Unavailable(f"the event store is unavailable: {type(exc).__name__}")
     )
 
 
+def value_refused(request: Request[Any, Any, Any], exc: DataError) -> Response[Problem]:
+    """A value the database refuses (SPEC 3.1): the request's fault, a 422, never an outage."""
+    log.warning("value refused by the store", error=type(exc).__name__)
+    return ledger_error(request, InvalidInput("the store refused a value of this request"))
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     LedgerError: ledger_error,
+    DataError: value_refused,
     PersistenceError: store_unavailable,
     ValidationException: validation_error,
     HTTPException: http_error,

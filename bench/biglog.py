@@ -500,14 +500,12 @@ class Chain:
             birthday=m.birthday,
             occurred_at=at,
         )
-        id_hash = ids.keyed_hash(self.id_secret, "id-number", id_number) if id_number else None
         version = rulebook.in_force(self.book, at)
         tiers = version.rules.tiers if version else None
         events = enrolment.enrol(
             cmd,
             occurred_at=at,
             tier=tiers.levels[0].code if tiers else None,
-            id_hash=id_hash,
             fingerprint=ids.keyed_hash(self.id_secret, "enrol", _canonical.encode(cmd).decode()),
             operator=f"pos:{m.home}",
         )
@@ -637,6 +635,7 @@ class Chain:
             fingerprint=fingerprint(cmd),
             operator=f"pos:{store_id}",
             now=now,
+            birthday=m.birthday.strftime("%m-%d") if m.birthday else None,
         )
         stamped = self.emit(events, now, m)
         self.counts.sales += 1

@@ -79,6 +79,8 @@ class LagReport(msgspec.Struct, frozen=True, kw_only=True):
     views: list[ViewLag]
 
 
+BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@")
 SETTLEMENT_COLUMNS = (
     "period",
     "store_id",
@@ -249,12 +251,26 @@ class Queries:
         )
 
 
+def csv_cell(value: object) -> str | int:
+    """A CSV cell as SPEC 2.7 writes it: booleans `true`/`false`; a text cell that a spreadsheet
+    would run as a formula (beginning with = + - @) prefixed with `'`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
 def settlement_csv(report: SettlementReport) -> str:
-    """The report as CSV for finance: one line per row, amounts in fen."""
+    """The report as CSV for finance: one line per row, amounts in fen; a UTF-8 byte order mark
+    first, so spreadsheet programs read Chinese franchisee names (SPEC 2.7)."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(SETTLEMENT_COLUMNS)
     for row in report.rows:
         values = msgspec.structs.asdict(row)
-        writer.writerow([report.period, *(values[c] for c in SETTLEMENT_COLUMNS[1:])])
+        cells = [report.period, *(values[c] for c in SETTLEMENT_COLUMNS[1:])]
+        writer.writerow([csv_cell(cell) for cell in cells])
     return out.getvalue()

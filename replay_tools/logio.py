@@ -124,7 +124,8 @@ def export_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
         tracker.total(stop)
     partial = _partial(path)
     try:
-        with partial.open("wb") as out:
+        # every purchase is health data: the file is its owner's alone, from its first byte
+        with os.fdopen(_owner_only(partial), "wb") as out:
             count = _write_events(ledger, out, stop, tracker)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -132,6 +133,12 @@ def export_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
     os.replace(partial, path)
     export_keys(ledger, keys_path(path))
     return count
+
+
+def _owner_only(path: Path) -> int:
+    """A file descriptor of `path`, emptied, readable and writable by its owner only (0600)."""
+    path.unlink(missing_ok=True)  # a leftover file would keep its own, wider mode
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
 
 def keys_path(path: Path) -> Path:
@@ -142,7 +149,7 @@ def export_keys(ledger: Ledger, path: Path) -> int:
     """Write every live member key, wrapped as stored, to `path` (readable by its owner only)."""
     partial = _partial(path)
     count = 0
-    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+    with os.fdopen(_owner_only(partial), "wb") as out:
         for member in ledger.core.keys.members():
             wrapped = ledger.core.keys.get(member)
             if isinstance(wrapped, bytes):
@@ -239,6 +246,7 @@ def import_log(ledger: Ledger, path: str | Path, tracker: Tracker | None = None)
         count += _insert(ledger, batch, tracker)
     if keys_path(path).exists():
         import_keys(ledger, keys_path(path))
+    ledger.members.reindex()  # the identity index is beside the log, not in it
     return count
 
 

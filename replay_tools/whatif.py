@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -32,7 +33,7 @@ from rich.table import Table
 from ledger.application import Ledger, open_ledger
 from ledger.domain import ids, rulebook
 from ledger.domain.errors import InvalidRuleSet, InvariantViolation
-from ledger.domain.member import MemberEnrolled, TierChanged
+from ledger.domain.member import MemberEnrolled, MemberErased, TierChanged
 from ledger.domain.model import projector
 from ledger.domain.sale import SaleRecorded
 from ledger.infrastructure.logpages import pages
@@ -83,15 +84,23 @@ class _Revaluation:
     """The fold: member facts as of each sale, and the per-store tallies of sales in range."""
 
     def __init__(
-        self, rules: RuleSet, rule_version: int | None, start: datetime, end: datetime
+        self,
+        rules: RuleSet,
+        rule_version: int | None,
+        start: datetime,
+        end: datetime,
+        birthday: Callable[[MemberEnrolled], str | None],
     ) -> None:
         self.rules, self.rule_version, self.start, self.end = rules, rule_version, start, end
+        self.birthday = birthday
         self.members: dict[UUID, _Member] = {}
         self.tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # sales, earned, would
 
     def apply(self, event: object) -> None:
         if isinstance(event, MemberEnrolled):
-            self.members[event.originator_id] = _Member(tier=event.tier, birthday=event.birthday)
+            self.members[event.originator_id] = _Member(
+                tier=event.tier, birthday=self.birthday(event)
+            )
         elif isinstance(event, TierChanged):
             member = self.members[event.originator_id]
             member.tier_before_change, member.tier = member.tier, event.to_tier
@@ -133,7 +142,7 @@ def what_if(
     rules = check(rules)
     if rules.timezone is None:  # as publishing does: the chain's zone
         rules = msgspec.structs.replace(rules, timezone=ledger.settings.timezone)
-    fold = _Revaluation(rules, rule_version, start, end)
+    fold = _Revaluation(rules, rule_version, start, end, _birthdays(ledger))
     stop = (
         ledger.core.recorder.max_notification_id() or 0
     )  # a fixed end: later sales are not counted
@@ -147,6 +156,20 @@ def what_if(
     if tracker is not None:
         tracker.advance(stop - tracker.done)
     return _report(start, end, rules, rule_version, fold.tally)
+
+
+def _birthdays(ledger: Ledger) -> Callable[[MemberEnrolled], str | None]:
+    """Each member's birthday as the valuation sees it now: the identity index's; for a member
+    enrolled before the index, their enrolment's; never an erased member's."""
+    erased = set(ledger.core.originators(MemberErased))
+
+    def birthday(enrolled: MemberEnrolled) -> str | None:
+        if enrolled.originator_id in erased:
+            return None
+        row = ledger.core.identities.row(enrolled.originator_id)
+        return row.birthday if row is not None else enrolled.birthday
+
+    return birthday
 
 
 def _report(

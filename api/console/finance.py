@@ -16,6 +16,7 @@ from api.console import text
 from api.console.charts import grouped_bars
 from api.console.render import page
 from api.console.session import Viewer
+from api.validation import Period
 from ledger.domain.errors import InvalidInput
 from projections.queries import Queries, settlement_csv
 
@@ -49,7 +50,7 @@ class FinancePage(Controller):
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
         zone: NamedDependency[ZoneInfo],
-        period: FromQuery[str | None] = None,
+        period: FromQuery[Period | None] = None,
         as_of: FromQuery[date | None] = None,
     ) -> Template:
         viewer.require("finance")
@@ -69,7 +70,7 @@ class FinancePage(Controller):
         self,
         viewer: NamedDependency[Viewer],
         queries: NamedDependency[Queries],
-        period: FromQuery[str],
+        period: FromQuery[Period],
     ) -> Response[str]:
         """The same CSV as `GET /v1/settlements/{period}?format=csv`."""
         viewer.require("finance")

@@ -22,6 +22,7 @@ from api.console import text
 from api.console.charts import balance_line
 from api.console.render import page
 from api.console.session import Viewer, check_csrf, set_flash
+from api.validation import Count
 from ledger.domain.commands import AdjustPoints, CardNumber
 from ledger.domain.errors import LedgerError, MemberNotFound
 from ledger.services.members import MembersService
@@ -88,7 +89,7 @@ class MembersPage(Controller):
         zone: NamedDependency[ZoneInfo],
         card: FromQuery[str | None] = None,
         as_of: FromQuery[date | None] = None,
-        cursor: FromQuery[int | None] = None,
+        cursor: FromQuery[Count | None] = None,
     ) -> Template:
         viewer.require("members")
         found = _card(card)

@@ -22,6 +22,7 @@ from litestar.response import Template
 from api.console import text
 from api.console.render import page
 from api.console.session import Viewer
+from api.validation import Period
 from ledger.domain.errors import InvalidInput
 from projections.analytics_report import AnalyticsReport
 from projections.queries import Queries
@@ -117,7 +118,7 @@ class OperationsPage(Controller):
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
         zone: NamedDependency[ZoneInfo],
-        period: FromQuery[str | None] = None,
+        period: FromQuery[Period | None] = None,
     ) -> Template:
         viewer.require("operations")
         period = period or text.month_of_day(now.astimezone(zone).date())

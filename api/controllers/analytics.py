@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 
 from api.auth import roles
 from api.validation import Period
+from ledger.domain.commands import Identifier
 from projections.analytics_report import AnalyticsReport
 from projections.queries import Queries
 
@@ -28,6 +29,6 @@ class AnalyticsController(Controller):
         self,
         period: FromPath[Period],
         queries: NamedDependency[Queries],
-        store_id: FromQuery[str | None] = None,
+        store_id: FromQuery[Identifier | None] = None,
     ) -> AnalyticsReport:
         return queries.analytics(period, store_id)

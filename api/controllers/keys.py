@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
-from msgspec import Meta
 
 from api.auth import roles
+from api.validation import KeyId, Reason
 from ledger.domain.apikey import IssuedKey, KeyInfo, Principal
 from ledger.domain.commands import IssueApiKey
 from ledger.services.access import AccessService
 
-KeyId = Annotated[str, Meta(min_length=1, max_length=64)]
-Reason = Annotated[str, Meta(min_length=1, max_length=200)]
 ADMIN_ONLY = [roles("admin")]
 
 

@@ -10,9 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import require_store, roles
+from api.validation import Count, EventType, Instant
 from ledger.domain.adjustment import AdjustmentReceipt
 from ledger.domain.apikey import Principal
-from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember
+from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember, Identifier
 from ledger.domain.memberview import MemberView
 from ledger.domain.privacy import EraseMember, ErasureReceipt, MemberExport
 from ledger.policies.asof import MemberAsOf
@@ -115,12 +116,12 @@ class MembersController(Controller):
         self,
         member_id: FromPath[CardNumber],
         queries: NamedDependency[Queries],
-        cursor: FromQuery[int | None] = None,
-        limit: FromQuery[int] = 50,
-        type: FromQuery[str | None] = None,
-        store_id: FromQuery[str | None] = None,
-        reference: FromQuery[str | None] = None,
-        as_of: FromQuery[datetime | None] = None,
+        cursor: FromQuery[Count | None] = None,
+        limit: FromQuery[Count] = 50,
+        type: FromQuery[EventType | None] = None,
+        store_id: FromQuery[Identifier | None] = None,
+        reference: FromQuery[Identifier | None] = None,
+        as_of: FromQuery[Instant | None] = None,
     ) -> HistoryPage:
         """Newest first; `next_cursor` pages back in time. May lag the log (see /metrics)."""
         page = HistoryFilter(
@@ -144,8 +145,8 @@ class MembersController(Controller):
         member_id: FromPath[CardNumber],
         members: NamedDependency[MembersService],
         now: NamedDependency[datetime],
-        as_of: FromQuery[datetime | None] = None,
-        recorded_as_of: FromQuery[datetime | None] = None,
+        as_of: FromQuery[Instant | None] = None,
+        recorded_as_of: FromQuery[Instant | None] = None,
     ) -> MemberAsOf:
         """The member at business time `as_of` (default now), from their own events; with
         `recorded_as_of`, only what had been recorded by then (what the member was told)."""

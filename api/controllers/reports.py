@@ -10,6 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from api.auth import roles
+from api.validation import Count, Instant
+from ledger.domain.commands import Identifier
 from projections.queries import ExpiringPage, LiabilityReport, Queries
 
 
@@ -22,7 +24,7 @@ class ReportsController(Controller):
         self,
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
-        as_of: FromQuery[datetime | None] = None,
+        as_of: FromQuery[Instant | None] = None,
     ) -> LiabilityReport:
         return queries.liability(as_of or now)
 
@@ -31,9 +33,9 @@ class ReportsController(Controller):
         self,
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
-        within_days: FromQuery[int] = 30,
-        store_id: FromQuery[str | None] = None,
-        cursor: FromQuery[int] = 0,
-        limit: FromQuery[int] = 100,
+        within_days: FromQuery[Count] = 30,
+        store_id: FromQuery[Identifier | None] = None,
+        cursor: FromQuery[Count] = 0,
+        limit: FromQuery[Count] = 100,
     ) -> ExpiringPage:
         return queries.expiring(now, within_days, store_id, cursor, limit)

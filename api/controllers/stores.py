@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import require_store, roles
+from api.validation import Period
 from ledger.domain.apikey import Principal
 from ledger.domain.cards import DispatchReceipt
 from ledger.domain.commands import DispatchCards, Identifier, RegisterStore
@@ -59,7 +60,7 @@ class StoresController(Controller):
         store_id: FromPath[Identifier],
         queries: NamedDependency[Queries],
         principal: NamedDependency[Principal],
-        period: FromQuery[str | None] = None,
+        period: FromQuery[Period | None] = None,
     ) -> CardStock:
         require_store(principal, store_id)
         return queries.card_stock(store_id, period)

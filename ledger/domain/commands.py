@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from ledger.domain.bounds import FREE_TEXT_PATTERN, NO_CONTROL_PATTERN
 from ledger.domain.errors import InvalidInput
 
 AwareDatetime = Annotated[
@@ -24,7 +25,10 @@ CardNumber = Annotated[
     str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 ]
 AmountFen = Annotated[int, Meta(ge=0, le=10_000_000_000, description="money in fen (分)")]
-Text = Annotated[str, Meta(min_length=1, max_length=200)]
+# Free text (a reason): tab and newline allowed, other control characters never (SPEC 3.1).
+Text = Annotated[str, Meta(min_length=1, max_length=200, pattern=FREE_TEXT_PATTERN)]
+Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_CONTROL_PATTERN)]
+Ticket = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_CONTROL_PATTERN)]
 
 LINES_MAX = 200
 Role = Literal["pos", "service", "finance", "admin"]
@@ -68,9 +72,12 @@ class EnrolMember(Command, frozen=True):
 
     member_id: CardNumber
     store_id: Identifier
-    name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    name: Name | None = None
     phone: Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,19}$")] | None = None
-    id_number: Annotated[str, Meta(pattern=r"^([0-9]{17}[0-9Xx]|[0-9]{15})$")] | None = None
+    # checked by the ledger (GB 11643), so that any bad number is 422 `invalid-id-number`
+    id_number: Annotated[str, Meta(min_length=1, max_length=18, description="身份证号")] | None = (
+        None
+    )
     birthday: date | None = None
     occurred_at: AwareDatetime | None = None
 
@@ -78,9 +85,9 @@ class EnrolMember(Command, frozen=True):
 class RegisterStore(Command, frozen=True):
     """`PUT /v1/stores/{store_id}` body."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    name: Name
     kind: Literal["direct", "franchise"]
-    franchisee: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    franchisee: Name | None = None
 
 
 class IssueApiKey(Command, frozen=True):
@@ -180,7 +187,7 @@ class AdjustPoints(Command, frozen=True):
     adjustment_no: Identifier
     points: Annotated[int, Meta(ge=-100_000_000, le=100_000_000, description="non-zero, signed")]
     reason: Text
-    ticket: Annotated[str, Meta(min_length=1, max_length=64)]
+    ticket: Ticket
     occurred_at: AwareDatetime | None = None
 
 

@@ -1,16 +1,27 @@
 """Enrolment: a card becomes a member; a national ID number can belong to one member only.
 
-The ID number is kept only sealed with the rest of the personal data; a keyed hash of it names
-an identity-claim aggregate saved in the same transaction as the enrolment, so a second member
-with the same number collides in the store.
+The ID number is checked (GB 11643, with python-stdnum: date of birth, check character; a
+15-digit number is converted to its 18-digit form) and kept only sealed with the rest of the
+personal data. What links the member to the person (the ID number's and the phone's keyed
+hashes, the birthday's month and day) goes to the identity index beside the log, never into
+the log (`ledger.infrastructure.identityindex`), so that erasure can delete it.
+
+`IdentityClaimed` (an aggregate per ID-number hash) and `MemberEnrolled.id_hash`/`birthday`
+are how enrolments were recorded before the index: they still decode, and new code writes
+neither.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
 from ledger.domain import ids
 from ledger.domain.commands import EnrolMember
+from ledger.domain.errors import InvalidIdNumber
 from ledger.domain.member import MemberEnrolled
 from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.personal import Ciphertext, PersonalData
@@ -38,15 +49,13 @@ def enrol(
     *,
     occurred_at: datetime,
     tier: str | None,
-    id_hash: str | None,
     fingerprint: str,
     operator: str,
     sealed: Ciphertext | None = None,
 ) -> list[DomainEvent]:
-    """The events of an enrolment: the member, and the claim on the ID number if one was given.
-    `sealed` is `personal_data(cmd)` sealed under the member's key."""
-    birthday = cmd.birthday.strftime("%m-%d") if cmd.birthday else None
-    events: list[DomainEvent] = [
+    """The enrolment's event. `sealed` is `personal_data(cmd)` sealed under the member's key;
+    nothing derived from the personal data is in the event (it goes to the identity index)."""
+    return [
         MemberEnrolled(
             originator_id=ids.member_id(cmd.member_id),
             originator_version=1,
@@ -54,28 +63,65 @@ def enrol(
             store_id=cmd.store_id,
             occurred_at=occurred_at,
             tier=tier,
-            birthday=birthday,
+            birthday=None,
             sealed=sealed,
-            id_hash=id_hash,
+            id_hash=None,
             fingerprint=fingerprint,
             operator=operator,
         )
     ]
-    if id_hash is not None:
-        events.append(
-            IdentityClaimed(
-                originator_id=ids.identity_claim_id(id_hash),
-                originator_version=1,
-                member_id=cmd.member_id,
-            )
-        )
-    return events
+
+
+def id_number_18(text: str) -> str:
+    """The ID number in its 18-character form (GB 11643), or InvalidIdNumber (422)."""
+    number = text.strip().upper()
+    if len(number) == 15 and number.isdigit():  # 1st generation: 19YY, then a check character
+        body = number[:6] + "19" + number[6:]
+        number = body + ric.calc_check_digit(body + "0")
+    try:
+        return str(ric.validate(number))
+    except ValidationError as e:
+        raise InvalidIdNumber(
+            f"id_number is not a valid national ID number (GB 11643): {e}", field="id_number"
+        ) from e
+
+
+def phone_digits(text: str) -> str:
+    """The phone number as the index keys it: digits only, without a leading 86 (13 digits)
+    or 0086 (15 digits) (SPEC 2.8)."""
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        return digits[2:]
+    if len(digits) == 15 and digits.startswith("0086"):
+        return digits[4:]
+    return digits
+
+
+class PersonalKeys(msgspec.Struct, frozen=True, kw_only=True):
+    """What the identity index keeps of an enrolment's personal data, before hashing."""
+
+    id_number: str | None  # 18 characters
+    phone: str | None  # digits
+    birthday: str | None  # 'MM-DD'
+
+
+def personal_keys(cmd: EnrolMember) -> PersonalKeys:
+    return PersonalKeys(
+        id_number=id_number_18(cmd.id_number) if cmd.id_number else None,
+        phone=phone_digits(cmd.phone) if cmd.phone else None,
+        birthday=cmd.birthday.strftime("%m-%d") if cmd.birthday else None,
+    )
+
+
+def public_part(cmd: EnrolMember) -> EnrolMember:
+    """The request without its personal data (what the log's fingerprint covers)."""
+    return msgspec.structs.replace(cmd, name=None, phone=None, id_number=None, birthday=None)
 
 
 def personal_data(cmd: EnrolMember) -> PersonalData:
     return PersonalData(
         name=cmd.name,
         phone=cmd.phone,
-        id_number=cmd.id_number.upper() if cmd.id_number else None,
+        id_number=id_number_18(cmd.id_number) if cmd.id_number else None,
         birthday=cmd.birthday.isoformat() if cmd.birthday else None,
     )

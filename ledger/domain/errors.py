@@ -31,6 +31,11 @@ class InvalidRuleSet(InvalidInput):
     title = "The rule set document is invalid"
 
 
+class InvalidIdNumber(InvalidInput):
+    slug = "invalid-id-number"
+    title = "Not a valid national ID number (GB 11643)"
+
+
 class NotFound(LedgerError):
     slug = "not-found"
     title = "Not found"
@@ -98,6 +103,11 @@ class MemberExists(Conflict):
 class IdNumberTaken(Conflict):
     slug = "id-number-taken"
     title = "This national ID number belongs to another member"
+
+
+class ErasedMember(Conflict):
+    slug = "member-erased"
+    title = "This card's member was erased; the card cannot be enrolled again"
 
 
 class NoRuleSetInForce(Conflict):

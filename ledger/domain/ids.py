@@ -14,6 +14,8 @@ NAMESPACE = UUID("5d0c1d8e-6a43-4c0e-9a57-3f1c2a1b7e10")
 
 RULEBOOK_ID = uuid5(NAMESPACE, "/rulebook")
 CARD_REGISTRY_ID = uuid5(NAMESPACE, "/cards")
+# The identity index's own secret, kept wrapped by the master key among the member keys.
+IDENTITY_INDEX_KEY_ID = uuid5(NAMESPACE, "/identity-index-secret")
 
 
 def member_id(card: str) -> UUID:

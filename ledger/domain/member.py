@@ -32,9 +32,12 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
     store_id: str
     occurred_at: datetime
     tier: str | None
-    birthday: str | None  # 'MM-DD', what birthday multipliers need (the full date is sealed)
+    # Before the identity index (issue 14) the birthday's 'MM-DD' and the ID number's keyed
+    # hash were written here; they still decode, and new enrolments write None (the index
+    # beside the log keeps them, so that erasure can delete them). Old logs still hold them.
+    birthday: str | None
     sealed: Ciphertext | None  # name, phone, ID number, birthday under the member's key
-    id_hash: str | None
+    id_hash: str | None  # ignored by new code
     fingerprint: str
     operator: str
 
@@ -198,7 +201,7 @@ class Member(Aggregate, kw_only=True):
     store_id: str
     enrolled_at: datetime
     tier: str | None
-    birthday: str | None
+    birthday: str | None  # from an enrolment recorded before the identity index only
     lots: list[Lot] = msgspec.field(default_factory=list)
     debt_points: int = 0
     stored_value_fen: int = 0

@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from ledger.domain import ids
+from ledger.domain.bounds import check_instant
 from ledger.domain.commands import PostSale, SaleLine
 from ledger.domain.errors import InvalidInput
 from ledger.domain.member import Balance, Member, PointsAccrued, TierChanged, after, balance
@@ -119,7 +120,9 @@ def evolve(state: Sale | None, event: DomainEvent) -> Sale:
 
 
 def check_business_time(occurred_at: datetime, now: datetime) -> None:
-    """Offline stores may upload late, but nothing happens more than 5 minutes from now."""
+    """Offline stores may upload late, but nothing happens more than 5 minutes from now, nor
+    outside the years every view can hold (SPEC 3.1)."""
+    check_instant(occurred_at, "occurred_at")
     if occurred_at > now + FUTURE_TOLERANCE:
         raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
 
@@ -195,10 +198,12 @@ def record_sale(
     fingerprint: str,
     operator: str,
     now: datetime,
+    birthday: str | None,
 ) -> tuple[list[DomainEvent], SaleReceipt]:
-    """Value the sale and decide the member's events and the sale record. Pure."""
+    """Value the sale and decide the member's events and the sale record. Pure. `birthday`:
+    the member's 'MM-DD' from the identity index (None: unknown or erased)."""
     rules = version.rules
-    facts = MemberFacts(tier=effective_tier(rules, member.tier), birthday=member.birthday)
+    facts = MemberFacts(tier=effective_tier(rules, member.tier), birthday=birthday)
     valuation = value_sale(rules, version.version, cmd.occurred_at, cmd.lines, facts)
     events: list[DomainEvent] = [_accrual(cmd, member, rules, valuation, operator)]
     upgrade = _upgrade(member, cmd, version, valuation.spend_fen, member.version + 2)

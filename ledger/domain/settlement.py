@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from ledger.domain.bounds import PERIOD_PATTERN
 from ledger.domain.errors import InvalidInput, PeriodNotEnded, invariant
 from ledger.domain.ids import settlement_period_id
 from ledger.domain.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
@@ -29,7 +30,7 @@ from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.rulebook import RuleSetPublished
 from ledger.policies.chaintime import month_of
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(PERIOD_PATTERN)  # 2000-01 … 2099-12 (SPEC 3.1)
 
 
 class PeriodClosed(DomainEvent, frozen=True, kw_only=True):
@@ -62,7 +63,7 @@ class CloseReceipt(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_period(period: str) -> str:
     if _PERIOD.match(period) is None:
-        raise InvalidInput("period must be YYYY-MM", field="period")
+        raise InvalidInput("period must be YYYY-MM, 2000-01 to 2099-12", field="period")
     return period
 
 

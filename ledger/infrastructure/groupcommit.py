@@ -7,6 +7,10 @@ one committer thread, which saves everything waiting in one transaction (up to M
 commands). If that transaction clashes (two commands decided from the same version of one
 member, or a receipt posted twice), each command's events are saved on their own instead, so
 each command gets exactly its own outcome: saved, or the clash it must retry or report.
+
+A command's identity-index rows (`IdentityChange`, an enrolment's or an erasure's) travel with
+its events: in a batch, everyone's rows go into the one transaction; on a clash, each command's
+rows go with its own events again, so a second enrolment of one ID number fails alone.
 """
 
 from __future__ import annotations
@@ -19,26 +23,33 @@ from concurrent.futures import Future
 from eventsourcing.persistence import IntegrityError
 
 from ledger.domain.model import DomainEvent
+from ledger.infrastructure.identityindex import IdentityChange
 
 MAX_BATCH = 100
 Save = Callable[..., object]
+Item = tuple[Sequence[DomainEvent], IdentityChange | None, Future[None]]
 
 
 class GroupCommit:
     def __init__(self, save: Save) -> None:
         self._save = save
-        self._queue: queue.SimpleQueue[tuple[Sequence[DomainEvent], Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def save(self, events: Sequence[DomainEvent]) -> None:
-        """Save `events` atomically (with others'); raises what saving them alone would."""
+    def save(self, events: Sequence[DomainEvent], identity: IdentityChange | None = None) -> None:
+        """Save `events` (and `identity`'s rows) atomically, with others'; raises what saving
+        them alone would."""
         done: Future[None] = Future()
         self._start()
-        self._queue.put((events, done))
+        self._queue.put((events, identity, done))
         done.result()
+
+    def _write(self, events: Sequence[DomainEvent], identity: IdentityChange | None) -> None:
+        if identity is None:
+            self._save(*events)
+        else:
+            self._save(*events, identity=identity)
 
     def _start(self) -> None:
         if self._thread is None:
@@ -76,23 +87,26 @@ class GroupCommit:
             if stopping:
                 return
 
-    def _commit(self, batch: list[tuple[Sequence[DomainEvent], Future[None]]]) -> None:
+    def _commit(self, batch: list[Item]) -> None:
         if len(batch) > 1:
             try:
-                self._save(*[event for events, _ in batch for event in events])
+                self._write(
+                    [event for events, _, _ in batch for event in events],
+                    IdentityChange.merged(identity for _, identity, _ in batch),
+                )
             except IntegrityError:
                 pass  # somebody's clash: find whose, saving each on its own
             except BaseException as e:
-                for _, done in batch:
+                for _, _, done in batch:
                     done.set_exception(e)
                 return
             else:
-                for _, done in batch:
+                for _, _, done in batch:
                     done.set_result(None)
                 return
-        for events, done in batch:
+        for events, identity, done in batch:
             try:
-                self._save(*events)
+                self._write(events, identity)
             except BaseException as e:
                 done.set_exception(e)
             else:

@@ -28,6 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.domain.model import DomainEvent
+from ledger.infrastructure.identityindex import IndexedPostgresRecorder, IndexedSQLiteRecorderMixin
 from ledger.infrastructure.topics import topic_of
 
 _encoder = msgspec.json.Encoder()
@@ -99,9 +100,10 @@ class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
             threading.Event().wait(POLL_SECONDS)
 
 
-class SubscribableSQLiteRecorder(SQLiteApplicationRecorder):
+class SubscribableSQLiteRecorder(IndexedSQLiteRecorderMixin, SQLiteApplicationRecorder):
     """The SQLite application recorder, plus `subscribe()` (by polling) so that eventsourcing's
-    `ProjectionRunner` can follow a SQLite log as it follows a PostgreSQL one."""
+    `ProjectionRunner` can follow a SQLite log as it follows a PostgreSQL one, and the identity
+    index beside the events (`ledger.infrastructure.identityindex`)."""
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
@@ -140,6 +142,7 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": get_topic(IndexedPostgresRecorder),
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or os.environ.get("PGDATABASE", ""),
             "POSTGRES_HOST": parts.hostname or os.environ.get("PGHOST", "127.0.0.1"),
             "POSTGRES_PORT": str(parts.port or os.environ.get("PGPORT", "5432")),

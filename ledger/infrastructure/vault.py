@@ -105,6 +105,16 @@ class MemberKeys:
             raise KeyUnreadable(f"member {member} has no live key: erased")
         return encrypt(unwrap(self._master, member, state), member, data)
 
+    def secret(self, owner: UUID) -> bytes:
+        """A secret of `owner`'s (the identity index's), made and kept wrapped on first use;
+        re-wrapped with the member keys on a master key rotation, so it survives one."""
+        state = self.store.get(owner)
+        if state is None:
+            state = self.store.create(owner, wrap(self._master, owner, new_member_key()))
+        if not isinstance(state, bytes):
+            raise KeyUnreadable(f"the secret of {owner} was destroyed")
+        return unwrap(self._master, owner, state)
+
     def decrypt(self, member: UUID, sealed: Ciphertext) -> PersonalData | None:
         """The member's personal data; None when their key was destroyed (erased)."""
         state = self.store.get(member)

@@ -19,15 +19,16 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
+from eventsourcing.persistence import DataError, IntegrityError, PersistenceError, Recording
 
 from ledger.domain import ids
-from ledger.domain.errors import MemberNotFound, Unavailable, invariant
+from ledger.domain.errors import InvalidInput, MemberNotFound, Unavailable, invariant
 from ledger.domain.member import Member, MemberEvent
 from ledger.domain.member import evolve as evolve_member
 from ledger.domain.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
 from ledger.infrastructure import hashchain, vault
 from ledger.infrastructure.groupcommit import GroupCommit
+from ledger.infrastructure.identityindex import IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
 from ledger.infrastructure.persistence import eventsourcing_env
@@ -40,6 +41,7 @@ A = TypeVar("A", bound=Aggregate)
 RETRIES_MAX = 25
 SNAPSHOT_INTERVAL = 100  # a member snapshot at every 100th version
 CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
+BIRTHDAYS_KEPT = 100_000  # members' birthdays kept in memory (a few MB)
 _canonical = msgspec.json.Encoder(order="deterministic")
 project_member = projector(evolve_member)
 
@@ -66,9 +68,11 @@ class LedgerCore(Application[UUID]):
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size or "")
         self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
         self._chains_lock = threading.Lock()
+        self._birthdays: dict[UUID, str | None] = {}
         self._committer = GroupCommit(self._write)
         super().__init__(env=base | (env or {}))
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
+        self.identities = IdentityIndex(self.recorder)
 
     def close(self) -> None:
         self._committer.close()
@@ -88,11 +92,13 @@ class LedgerCore(Application[UUID]):
         transaction. That is always safe, so there is no other path: if that transaction
         clashes, each command's events are written again in a transaction of their own, so each
         command gets exactly its own outcome (saved, or the `IntegrityError` it must retry or
-        report). Then any member whose version crossed SNAPSHOT_INTERVAL is snapshotted
+        report). `identity`: rows of the identity index written (or members forgotten) in the
+        same transaction. Then any member whose version crossed SNAPSHOT_INTERVAL is snapshotted
         (eventsourcing snapshots only aggregates it saved itself, and these are saved as events).
         """
-        invariant(not kwargs, "events are saved with no options")
-        self._committer.save(self._chained(events))
+        identity: IdentityChange | None = kwargs.pop("identity", None)
+        invariant(not kwargs, "events are saved with no options but `identity`")
+        self._committer.save(self._chained(events), identity)
         for event in events:
             if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 self.take_snapshot(
@@ -102,9 +108,9 @@ class LedgerCore(Application[UUID]):
                 )
         return []
 
-    def _write(self, *events: DomainEvent) -> list[Recording[UUID]]:
+    def _write(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
         """One transaction of chained events (the committer's; eventsourcing's own save)."""
-        recordings = super().save(*events)
+        recordings = super().save(*events, **kwargs)
         self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
         return recordings
 
@@ -144,6 +150,8 @@ class LedgerCore(Application[UUID]):
                 return attempt()
             except IntegrityError:
                 time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311 - jitter, not crypto
+            except DataError as e:  # a value the store refuses: the request's fault (SPEC 3.1)
+                raise InvalidInput(f"the store refused a value: {type(e).__name__}") from e
             except PersistenceError as e:
                 raise Unavailable(f"the event store is unavailable: {type(e).__name__}") from e
         raise Unavailable("too much contention on this member; try again")
@@ -165,6 +173,24 @@ class LedgerCore(Application[UUID]):
         if member is None:
             raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
         return member
+
+    def birthday(self, member: Member) -> str | None:
+        """The member's birthday ('MM-DD') as the birthday multiplier needs it: from the identity
+        index; for a member enrolled before the index, from their enrolment event; never for an
+        erased member. Kept per process (a birthday never changes; erasure is seen on the member
+        itself, which every read fast-forwards)."""
+        if member.erased:
+            return None
+        with self._chains_lock:
+            if member.id in self._birthdays:
+                return self._birthdays[member.id]
+        row = self.identities.row(member.id)
+        found = row.birthday if row is not None else member.birthday
+        with self._chains_lock:
+            self._birthdays[member.id] = found
+            while len(self._birthdays) > BIRTHDAYS_KEPT:
+                del self._birthdays[next(iter(self._birthdays))]
+        return found
 
     def fingerprint(self, *parts: object) -> str:
         """A request's identity: tells a retry from another request under the same number."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime
 from typing import cast
@@ -13,6 +14,7 @@ from ledger.domain import enrolment, ids
 from ledger.domain.commands import EnrolMember
 from ledger.domain.errors import (
     CardNotDispatched,
+    ErasedMember,
     IdNumberTaken,
     InvalidInput,
     MemberExists,
@@ -23,7 +25,9 @@ from ledger.domain.member import Member, MemberEnrolled, MemberEvent
 from ledger.domain.member import evolve as evolve_member
 from ledger.domain.memberview import MemberView, member_view
 from ledger.domain.model import DomainEvent
+from ledger.domain.personal import PersonalData
 from ledger.domain.sale import check_business_time
+from ledger.infrastructure.identityindex import IdentityChange, IdentityRow
 from ledger.infrastructure.vault import MemberKeys
 from ledger.policies.asof import MemberAsOf, member_as_of
 from ledger.services.access import AccessService
@@ -43,7 +47,9 @@ class MembersService:
         self.rules = rules
         self.access = access
         self.keys = keys
-        self._id_secret = ids.keyed_hash(core.settings.master_key, "key", "id-number").encode()
+        # The index's own secret (wrapped by the master key: a rotation keeps it); the secret
+        # enrolments recorded before the index were hashed with (derived from the master key).
+        self._legacy_secret = ids.keyed_hash(core.settings.master_key, "key", "id-number").encode()
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
 
@@ -51,33 +57,75 @@ class MembersService:
 
     def enrol(self, cmd: EnrolMember, operator: str, now: datetime) -> tuple[MemberView, bool]:
         """Enrol a card at a store, once: the same request again answers the member as now
-        (200); another request for an enrolled card is 409 `member-exists`."""
+        (200); another request for an enrolled card is 409 `member-exists`, any request for an
+        erased member's card 409 `member-erased`."""
         occurred_at = cmd.occurred_at or now
         check_business_time(occurred_at, now)
+        keys = enrolment.personal_keys(cmd)  # 422 for a bad ID number, before anything is read
         self.access.require_store(cmd.store_id)
-        # keyed, so the log's fingerprint of a request holding personal data reveals nothing
-        fingerprint = ids.keyed_hash(self._id_secret, "enrol", _canonical.encode(cmd).decode())
+        personal = enrolment.personal_data(cmd)
+        # The log's fingerprint covers the request without its personal data; the personal
+        # part's (keyed) sits in the identity index and goes with it on erasure.
+        public = ids.fingerprint(_canonical.encode(enrolment.public_part(cmd)))
+        private = None if personal.is_empty() else self._hash("enrol", _canonical.encode(personal))
+        fingerprint = f"{public}:{private or ''}"
+        legacy = ids.keyed_hash(self._legacy_secret, "enrol", _canonical.encode(cmd).decode())
 
         def step(_: bool) -> Found[MemberView] | Decided[MemberView]:
             existing = self.core.get(ids.member_id(cmd.member_id), evolve_member)
             if existing is not None:
-                return Found(self.enrolment(existing.id).fingerprint, self.view(existing, now))
-            events = self._enrolment(cmd, occurred_at, fingerprint, operator)
-            return Decided(events, self.view(evolve_member(None, events[0]), now))
+                return Found(
+                    self._recorded(existing, legacy, fingerprint), self.view(existing, now)
+                )
+            events, identity = self._enrolment(
+                cmd,
+                keys=keys,
+                occurred_at=occurred_at,
+                public=public,
+                private=private,
+                operator=operator,
+            )
+            view = self.view(evolve_member(None, events[0]), now)
+            return Decided(events, view, identity)
 
         def taken() -> MemberExists:
             return MemberExists(f"card {cmd.member_id!r} is already enrolled", field="member_id")
 
         return once(self.core, fingerprint, step, taken)
 
+    def _recorded(self, member: Member, legacy: str, fingerprint: str) -> str:
+        """The fingerprint an enrolled member's enrolment was recorded with (as `enrol` makes
+        them); an enrolment recorded before the identity index has one of the old kind."""
+        if member.erased:
+            raise ErasedMember(
+                f"card {member.member_id!r} belongs to an erased member", field="member_id"
+            )
+        stored = self.enrolment(member.id).fingerprint
+        if stored == legacy:
+            return fingerprint
+        row = self.core.identities.row(member.id)
+        return f"{stored}:{row.fingerprint if row is not None and row.fingerprint else ''}"
+
     def _enrolment(
-        self, cmd: EnrolMember, occurred_at: datetime, fingerprint: str, operator: str
-    ) -> list[DomainEvent]:
-        id_hash = None
-        if cmd.id_number:
-            id_hash = ids.keyed_hash(self._id_secret, "id-number", cmd.id_number.upper())
-            if self.core.get(ids.identity_claim_id(id_hash), enrolment.evolve) is not None:
-                raise IdNumberTaken("this ID number is already enrolled", field="id_number")
+        self,
+        cmd: EnrolMember,
+        *,
+        keys: enrolment.PersonalKeys,
+        occurred_at: datetime,
+        public: str,
+        private: str | None,
+        operator: str,
+    ) -> tuple[list[DomainEvent], IdentityChange | None]:
+        member_uuid = ids.member_id(cmd.member_id)
+        row = IdentityRow(
+            member_id=member_uuid,
+            id_hash=self._hash("id-number", keys.id_number) if keys.id_number else None,
+            phone_hash=self._hash("phone", keys.phone) if keys.phone else None,
+            birthday=keys.birthday,
+            fingerprint=private,
+        )
+        if keys.id_number and self._id_taken(row.id_hash, keys.id_number, cmd.id_number):
+            raise IdNumberTaken("this ID number is already enrolled", field="id_number")
         version = self.rules.at(occurred_at)
         rules = version.rules if version else None
         dispatch_required = rules is not None and rules.cards and rules.cards.require_dispatch
@@ -86,15 +134,69 @@ class MembersService:
                 f"card {cmd.member_id!r} was never dispatched to a store", field="member_id"
             )
         personal = enrolment.personal_data(cmd)
-        member_uuid = ids.member_id(cmd.member_id)
-        return enrolment.enrol(
+        events = enrolment.enrol(
             cmd,
             occurred_at=occurred_at,
             tier=rules.tiers.levels[0].code if rules and rules.tiers else None,
-            id_hash=id_hash,
-            fingerprint=fingerprint,
+            fingerprint=public,
             operator=operator,
             sealed=None if personal.is_empty() else self.keys.encrypt(member_uuid, personal),
+        )
+        return events, None if private is None else IdentityChange(put=(row,))
+
+    @functools.cached_property
+    def _index_secret(self) -> bytes:
+        return self.keys.secret(ids.IDENTITY_INDEX_KEY_ID)  # read when first needed: a rotation
+        # opens the ledger with the new master key before the secret is re-wrapped for it
+
+    def _hash(self, purpose: str, value: str | bytes) -> str:
+        text = value.decode() if isinstance(value, bytes) else value
+        return ids.keyed_hash(self._index_secret, purpose, text)
+
+    def _id_taken(self, id_hash: str | None, number: str, given: str | None) -> bool:
+        """Whether another member holds the ID number: in the index, or (enrolled before the
+        index and not erased) by the identity claim of that time, keyed by the old secret."""
+        if id_hash is not None and self.core.identities.holder_of(id_hash) is not None:
+            return True
+        for form in {number, (given or "").strip().upper()}:
+            old = ids.keyed_hash(self._legacy_secret, "id-number", form)
+            claim = self.core.get(ids.identity_claim_id(old), enrolment.evolve)
+            if claim is not None:
+                holder = self.core.get(ids.member_id(claim.member_id), evolve_member)
+                if holder is not None and not holder.erased:
+                    return True
+        return False
+
+    def reindex(self) -> int:
+        """Rebuild the identity index from the log's sealed personal data, for members that have
+        no row (a log just imported: the index is not in the log; a log recorded before the
+        index). Erased members have no key, so they get none. Returns the rows written."""
+        have = self.core.identities.members()
+        written = 0
+        for event in self.core.stored(MemberEnrolled):
+            assert isinstance(event, MemberEnrolled)  # noqa: S101 - narrowing for the type checker
+            if event.sealed is None or event.originator_id in have:
+                continue
+            data = self.keys.decrypt(event.originator_id, event.sealed)
+            if data is None:
+                continue
+            written += self.core.identities.put_if_free(self._row(event.originator_id, data))
+        return written
+
+    def _row(self, member: UUID, data: PersonalData) -> IdentityRow:
+        try:
+            number = enrolment.id_number_18(data.id_number) if data.id_number else None
+        except InvalidInput:  # accepted before numbers were checked: kept out of the index
+            number = None
+        birthday = data.birthday[5:] if data.birthday else None  # 'YYYY-MM-DD' -> 'MM-DD'
+        return IdentityRow(
+            member_id=member,
+            id_hash=self._hash("id-number", number) if number else None,
+            phone_hash=self._hash("phone", enrolment.phone_digits(data.phone))
+            if data.phone
+            else None,
+            birthday=birthday,
+            fingerprint=self._hash("enrol", _canonical.encode(data)),
         )
 
     # -- reading ------------------------------------------------------------------------------

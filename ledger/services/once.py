@@ -17,6 +17,7 @@ import msgspec
 
 from ledger.domain.errors import IdempotencyConflict, LedgerError
 from ledger.domain.model import DomainEvent
+from ledger.infrastructure.identityindex import IdentityChange
 from ledger.services.core import LedgerCore
 
 R = TypeVar("R")
@@ -30,10 +31,12 @@ class Found(msgspec.Struct, Generic[R], frozen=True):
 
 
 class Decided(msgspec.Struct, Generic[R], frozen=True):
-    """A new command's events and the answer they give."""
+    """A new command's events and the answer they give (and its identity-index rows, written
+    in the same transaction)."""
 
     events: Sequence[DomainEvent]
     receipt: R
+    identity: IdentityChange | None = None
 
 
 Step = Callable[[bool], "Found[R] | Decided[R]"]
@@ -63,7 +66,7 @@ def once(
             if conflict is not None and outcome.fingerprint != fingerprint:
                 raise conflict()
             return outcome.receipt, False
-        core.save(*outcome.events)
+        core.save(*outcome.events, identity=outcome.identity)
         return outcome.receipt, True
 
     return core.retrying(attempt)

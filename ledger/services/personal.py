@@ -11,6 +11,7 @@ from ledger.domain.apikey import Principal
 from ledger.domain.errors import invariant
 from ledger.domain.member import Member, MemberErased
 from ledger.domain.model import DomainEvent
+from ledger.infrastructure.identityindex import IdentityChange
 from ledger.infrastructure.vault import MemberKeys
 from ledger.services.core import LedgerCore
 from ledger.services.members import MembersService
@@ -67,7 +68,8 @@ class PersonalDataService:
         self, card: str, reason: str, operator: str, now: datetime
     ) -> tuple[privacy.ErasureReceipt, bool]:
         """Crypto-shred a member's personal data: their key first (the part that cannot be
-        undone), then `MemberErased`; a retry of an erasure cut short finishes it."""
+        undone), then `MemberErased` with, in its transaction, the deletion of their identity
+        index row (ID number, phone, birthday); a retry of an erasure cut short finishes it."""
 
         def attempt() -> tuple[privacy.ErasureReceipt, bool]:
             member = self.core.member(card)
@@ -77,7 +79,7 @@ class PersonalDataService:
             self.keys.destroy(member.id)
             event = privacy.erase(member, reason, operator, now)
             invariant(event is not None, "a member not yet erased can be erased")
-            self.core.save(event)
+            self.core.save(event, identity=IdentityChange(forget=(member.id,)))
             return _receipt(card, cast(MemberErased, event)), True
 
         return self.core.retrying(attempt)

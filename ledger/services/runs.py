@@ -13,6 +13,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.domain import expiry, tierreview
+from ledger.domain.bounds import check_instant
 from ledger.domain.errors import InvalidInput, Unavailable, invariant
 from ledger.domain.member import (
     MemberEnrolled,
@@ -48,6 +49,7 @@ def _chunks(items: Iterable[U], size: int) -> Iterator[list[U]]:
 
 
 def _not_ahead(as_of: datetime, now: datetime) -> None:
+    check_instant(as_of, "as_of")
     if as_of > now + FUTURE_TOLERANCE:
         raise InvalidInput("as_of is in the future", field="as_of")
 

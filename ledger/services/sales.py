@@ -54,7 +54,13 @@ class SalesService:
             version = self.rules.in_force(cmd.occurred_at)
             member = self.core.member(cmd.member_id)
             events, receipt = record_sale(
-                cmd, member, version, fingerprint=fingerprint, operator=operator, now=now
+                cmd,
+                member,
+                version,
+                fingerprint=fingerprint,
+                operator=operator,
+                now=now,
+                birthday=self.core.birthday(member),
             )
             return Decided(events, receipt)
 

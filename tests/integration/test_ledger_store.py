@@ -59,7 +59,9 @@ def test_when_the_member_moved_on_nothing_of_the_sale_is_written(ledger: Ledger)
     version = ledger.rules.at(NOW)
     assert version is not None
     ledger.sales.post(_sale("R1"), "op", NOW)  # the member moves on
-    events, _ = record_sale(_sale("R2"), stale, version, fingerprint="fp", operator="op", now=NOW)
+    events, _ = record_sale(
+        _sale("R2"), stale, version, fingerprint="fp", operator="op", now=NOW, birthday=None
+    )
     with pytest.raises(IntegrityError):
         ledger.core.save(*events)
     with pytest.raises(SaleNotFound):

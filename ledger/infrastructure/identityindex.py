@@ -1,0 +1,205 @@
+"""The identity index beside the log: what links a member to a person, kept where it can be
+deleted (SPEC 2.8).
+
+One row per member who gave personal data: the keyed hash of the ID number (unique: one member
+per person), the keyed hash of the normalised phone number (finding a member by phone), the
+birthday's month and day (the birthday multiplier) and the keyed fingerprint of the personal
+part of the enrolment request (telling a retry from another request). The log itself holds
+none of these, so erasure, which deletes the row with the member's key, leaves nothing in the
+database that links the member to an ID number, a phone or a birthday.
+
+Rows are written inside the same transaction as the enrolment's events: the recorders below are
+eventsourcing's, with `_insert_events` / `insert_events` extended to apply an `IdentityChange`
+handed down through `Application.save(..., identity=...)`. A second member with the same ID
+number therefore fails that transaction with an `IntegrityError`, as a version clash does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+import psycopg
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL
+from psycopg_pool import PoolTimeout
+
+TABLE = "member_identity"
+COLUMNS = ("member_id", "id_hash", "phone_hash", "birthday", "fingerprint")
+
+
+class IdentityRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What links one member to a person (every field derived from their personal data)."""
+
+    member_id: UUID
+    id_hash: str | None = None
+    phone_hash: str | None = None
+    birthday: str | None = None  # 'MM-DD'
+    fingerprint: str | None = None  # keyed, over the personal part of the enrolment request
+
+
+class IdentityChange(msgspec.Struct, frozen=True, kw_only=True):
+    """Rows to write and members to forget, in the transaction of some events."""
+
+    put: tuple[IdentityRow, ...] = ()
+    forget: tuple[UUID, ...] = ()
+
+    @staticmethod
+    def merged(changes: Iterable[IdentityChange | None]) -> IdentityChange | None:
+        found = [c for c in changes if c is not None]
+        if not found:
+            return None
+        return IdentityChange(
+            put=tuple(r for c in found for r in c.put),
+            forget=tuple(m for c in found for m in c.forget),
+        )
+
+
+def _table(datastore: Any) -> str:
+    if isinstance(datastore, PostgresDatastore):
+        return f'"{datastore.schema}"."{TABLE}"'
+    return TABLE
+
+
+def create_statements(table: str) -> list[str]:
+    index = f"{TABLE}_phone"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (member_id TEXT PRIMARY KEY, id_hash TEXT UNIQUE, "
+        "phone_hash TEXT, birthday TEXT, fingerprint TEXT)",
+        f"CREATE INDEX IF NOT EXISTS {index} ON {table} (phone_hash)",
+    ]
+
+
+def _apply(cursor: Any, table: str, change: IdentityChange, placeholder: str) -> None:
+    """Write `change` with `cursor`, inside the caller's transaction."""
+    marks = ", ".join([placeholder] * len(COLUMNS))
+    for member in change.forget:
+        cursor.execute(f"DELETE FROM {table} WHERE member_id = {placeholder}", (str(member),))
+    for row in change.put:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({marks})",
+            (str(row.member_id), row.id_hash, row.phone_hash, row.birthday, row.fingerprint),
+        )
+
+
+class IndexedSQLiteRecorderMixin:
+    """For the SQLite application recorder: the index table, and rows in the insert's transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements: list[str] = super().construct_create_table_statements()  # type: ignore[misc]
+        return statements + create_statements(TABLE)
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        change: IdentityChange | None = kwargs.get("identity")
+        if change is not None:
+            _apply(c, TABLE, change, "?")
+        return super()._insert_events(c, stored_events, **kwargs)  # type: ignore[misc,no-any-return]
+
+
+class IndexedPostgresRecorder(PostgresApplicationRecorder):
+    """PostgreSQL's application recorder, plus the index table and its rows written in the same
+    transaction as the events (through the library's insert function, as without an index)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index_table = _table(self.datastore)
+        self.sql_create_statements += [
+            cast(Any, SQL(s)) for s in create_statements(self._index_table)
+        ]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        change: IdentityChange | None = kwargs.get("identity")
+        if change is None:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        rows = [
+            self.construct_pg_stored_event(
+                originator_id=e.originator_id,
+                originator_version=e.originator_version,
+                topic=e.topic,
+                state=e.state,
+            )
+            for e in stored_events
+        ]
+        with self.datastore.transaction(commit=True) as curs:
+            _apply(curs, self._index_table, change, "%s")
+            curs.execute(self.sql_invoke_pg_function_insert_events, (rows,))
+            return [int(r[self.pg_function_name_insert_events]) for r in curs.fetchall()]
+
+
+class IdentityIndex:
+    """Reads of the index (and the writes that belong to no event: rebuilding it), on the
+    recorder's own connections."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self._datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+        self._postgres = isinstance(self._datastore, PostgresDatastore)
+        self.table = _table(self._datastore)
+        for statement in create_statements(self.table):  # a store made before the index
+            self._execute(statement, fetch=False)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = (), fetch: bool = True) -> list[Any]:
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+        try:
+            with self._datastore.transaction(commit=True) as cursor:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall()) if fetch else []
+        except (psycopg.Error, PoolTimeout) as e:  # what eventsourcing's own recorders raise
+            raise OperationalError(e) from e
+
+    def _rows(self, where: str, value: str) -> list[IdentityRow]:
+        rows = self._execute(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE {where} = ?",
+            (value,),
+        )
+        return [
+            IdentityRow(
+                member_id=UUID(r["member_id"]),
+                id_hash=r["id_hash"],
+                phone_hash=r["phone_hash"],
+                birthday=r["birthday"],
+                fingerprint=r["fingerprint"],
+            )
+            for r in rows
+        ]
+
+    def row(self, member: UUID) -> IdentityRow | None:
+        found = self._rows("member_id", str(member))
+        return found[0] if found else None
+
+    def holder_of(self, id_hash: str) -> UUID | None:
+        """The member whose ID number hashes to `id_hash`, if any."""
+        found = self._rows("id_hash", id_hash)
+        return found[0].member_id if found else None
+
+    def by_phone(self, phone_hash: str) -> list[UUID]:
+        return [r.member_id for r in self._rows("phone_hash", phone_hash)]
+
+    def put_if_free(self, row: IdentityRow) -> bool:
+        """Write `row` unless its member or its ID number has a row already (a rebuild)."""
+        try:
+            self._execute(
+                f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join(['?'] * len(COLUMNS))})",
+                (str(row.member_id), row.id_hash, row.phone_hash, row.birthday, row.fingerprint),
+                fetch=False,
+            )
+        except IntegrityError:
+            return False
+        return True
+
+    def members(self) -> set[UUID]:
+        return {UUID(r["member_id"]) for r in self._execute(f"SELECT member_id FROM {self.table}")}
