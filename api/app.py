@@ -77,6 +77,7 @@ def _lifespan(
             await anyio.to_thread.run_sync(projections.start)
         app.state.queries = Queries(ledger, projections)
         PROJECTION_LAG.source = lambda: (ledger.core.log_position(), projections.positions())
+        PROJECTION_LAG.failed = lambda: set(projections.failed())
         scheduler = None
         if settings.expire_daily:
             zone = ZoneInfo(settings.timezone)
@@ -89,6 +90,7 @@ def _lifespan(
             if scheduler is not None:
                 scheduler.cancel()
             PROJECTION_LAG.source = None
+            PROJECTION_LAG.failed = None
             await anyio.to_thread.run_sync(projections.stop)
             await anyio.to_thread.run_sync(ledger.close)
 

@@ -32,10 +32,12 @@ def count_appended(n: int) -> None:
 
 class ProjectionLag(Collector):
     """`ledger_projection_lag_events{projection=…}`: events in the log a view has not applied
-    yet, read at scrape time from the log's head and each view's tracked position."""
+    yet, read at scrape time from the log's head and each view's tracked position; and
+    `ledger_projection_failed{projection=…}`, 1 while a projection cannot apply an event."""
 
     def __init__(self) -> None:
         self.source: Callable[[], tuple[int, dict[str, int]]] | None = None
+        self.failed: Callable[[], set[str]] | None = None  # projections that cannot apply an event
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = GaugeMetricFamily(
@@ -48,16 +50,25 @@ class ProjectionLag(Collector):
             "The last log position (notification id) the projection applied",
             labels=["projection"],
         )
+        failed = GaugeMetricFamily(
+            "ledger_projection_failed",
+            "1 while the projection cannot apply an event (it stopped there; /health/ready says "
+            "which)",
+            labels=["projection"],
+        )
         if self.source is not None:
             try:
                 head, positions = self.source()
+                stopped = self.failed() if self.failed is not None else set()
             except Exception:
                 return
             for name, at in sorted(positions.items()):
                 lag.add_metric([name], max(head - at, 0))
                 position.add_metric([name], at)
+                failed.add_metric([name], 1 if name in stopped else 0)
         yield lag
         yield position
+        yield failed
 
 
 PROJECTION_LAG = ProjectionLag()

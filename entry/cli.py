@@ -106,8 +106,18 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("pharmacy-ledger")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a plain checkout
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
+    parser.add_argument("--version", action="version", version=f"ledger {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default=os.environ.get("LEDGER_HOST", "127.0.0.1"))

@@ -25,6 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     member_cache_size: int = 10_000
     expire_daily: bool = False
     run_projections: bool = True  # follow the log in this process (off: `ledger project` does)
+    ready_max_lag: int = 10_000  # /health/ready: 503 while a view lags the log by more events
+    rate_limit_pos: int = 50  # requests per second per POS key (0: no limit)
+    rate_limit_other: int = 200  # requests per second per other key (0: no limit)
+    max_connections: int = 1_000  # open connections per process; beyond: 503 at once
+    header_timeout_seconds: float = 10.0  # a connection's request headers complete within this
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -43,7 +48,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             member_cache_size=int(env.get("LEDGER_MEMBER_CACHE_SIZE", 10_000)),
             expire_daily=env.get("LEDGER_EXPIRE_DAILY", "").lower() in ("1", "true", "yes"),
             run_projections=env.get("LEDGER_PROJECTIONS", "inline").lower() != "off",
+            ready_max_lag=_count(env, "LEDGER_READY_MAX_LAG", 10_000),
+            rate_limit_pos=_count(env, "LEDGER_RATE_LIMIT_POS", 50),
+            rate_limit_other=_count(env, "LEDGER_RATE_LIMIT_OTHER", 200),
+            max_connections=_count(env, "LEDGER_MAX_CONNECTIONS", 1_000),
+            header_timeout_seconds=float(env.get("LEDGER_HEADER_TIMEOUT", 10)),
         )
+
+
+def _count(env: dict[str, str], variable: str, default: int) -> int:
+    try:
+        value = int(env.get(variable, default))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{variable} must be a whole number, 0 or more")
+    return value
 
 
 def parse_master_key(text: str, variable: str) -> bytes:

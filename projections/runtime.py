@@ -14,19 +14,20 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import weakref
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.projection import ApplicationSubscription, Projection, ProjectionRunner
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import Environment
 
 from ledger.infrastructure.logpages import pages
 from ledger.infrastructure.persistence import eventsourcing_env
 from ledger.settings import Settings
+from projections import failures
 from projections.analytics import (
     AnalyticsProjection,
     AnalyticsView,
@@ -45,6 +46,7 @@ from projections.members import (
     PostgresMembersView,
     SQLiteMembersView,
 )
+from projections.runner import BatchingProjectionRunner, replay_one
 from projections.settlement import (
     PostgresSettlementView,
     SettlementProjection,
@@ -73,7 +75,8 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]
     MembersProjection.name: (MembersProjection, PostgresMembersView, SQLiteMembersView),
     AnalyticsProjection.name: (AnalyticsProjection, PostgresAnalyticsView, SQLiteAnalyticsView),
 }
-RESTART_SECONDS = 2.0
+RESTART_SECONDS = 2.0  # a runner stopped by an outage is restarted after this
+SUPERVISE_SECONDS = 0.5
 # A replay holds a transaction per view for a page of events, and a view that only writes
 # sends nothing until the page ends: on a busy machine that wait can pass the store's idle
 # timeout (POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, 5 s), which ends the rebuild.
@@ -103,46 +106,6 @@ def _is_sqlite(env: dict[str, str]) -> bool:
     return env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
 
 
-class BatchingProjectionRunner(ProjectionRunner[Any, Any]):
-    """eventsourcing's runner, applying in one view transaction the events its subscription
-    has already fetched (up to a page of 500), instead of one transaction per event. Rows and
-    position still commit together, so a batch is applied entirely or not at all."""
-
-    @staticmethod
-    def _process_events_loop(
-        subscription: ApplicationSubscription[Any],
-        projection: Any,
-        is_stopping: threading.Event,
-        runner: weakref.ReferenceType[Any],
-    ) -> None:
-        events = iter(subscription)
-        view: SqlView = projection.view
-        try:
-            while True:
-                event, tracking = next(events)  # waits for the next event
-                with view.batch():
-                    projection.process_event(event, tracking)
-                    while _fetched(subscription):
-                        event, tracking = next(events)
-                        projection.process_event(event, tracking)
-        except StopIteration:
-            pass
-        except BaseException as e:  # as eventsourcing's loop: the runner re-raises it
-            alive = runner()
-            if alive is not None:
-                alive._thread_error = e
-        finally:
-            is_stopping.set()
-
-
-def _fetched(subscription: ApplicationSubscription[Any]) -> bool:
-    """Whether the subscription holds more events already fetched (no wait for the next)."""
-    inner = subscription.subscription
-    index = getattr(inner, "_notifications_index", None)
-    fetched = getattr(inner, "_notifications", None)
-    return index is not None and fetched is not None and index < len(fetched)
-
-
 def _named(projection: type[Projection[Any]], name: str) -> type[Projection[Any]]:
     """The projection under another name (its view lives in tables of that name)."""
     if projection.name == name:
@@ -155,7 +118,9 @@ class Projections:
 
     `prefix` names a second set of views beside the live ones (`ledger verify` rebuilds into
     `verify_*` and compares). A runner that fails (the database went away) is restarted by a
-    supervisor thread after RESTART_SECONDS, from its tracked position.
+    supervisor thread after RESTART_SECONDS, from its tracked position; one that cannot apply
+    an event is restarted after a growing pause, and the failure is recorded
+    (`projections.failures`).
     """
 
     def __init__(
@@ -170,6 +135,9 @@ class Projections:
         self.views: dict[str, SqlView] = {}
         self.runners: dict[str, ProjectionRunner[Any, Any]] = {}
         self.errors: dict[str, str] = {}
+        self.failures: dict[str, failures.ProjectionFailure] = {}  # those this process runs
+        self._attempts: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         self._factories: list[InfrastructureFactory[Any]] = []
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -229,24 +197,51 @@ class Projections:
         self._supervisor.start()
 
     def _supervise(self) -> None:
-        while not self._stopping.wait(RESTART_SECONDS):
+        while not self._stopping.wait(SUPERVISE_SECONDS):
             with self._lock:
                 for name in self.names:
-                    runner = self.runners.get(name)
-                    if runner is None:  # an earlier restart failed (the database still down)
-                        self._restart(name)
-                        continue
-                    try:
-                        runner.run_forever(timeout=0)  # raises a failure once, then forgets it
-                    except Exception as e:
-                        self.errors[name] = f"{type(e).__name__}: {e}"
-                        log.warning(
-                            "projection_restarting", projection=name, error=self.errors[name]
-                        )
-                        del self.runners[name]
-                        with contextlib.suppress(Exception):  # its error is recorded above
-                            runner.__exit__(None, None, None)
-                        self._restart(name)
+                    self._look_after(name)
+
+    def _look_after(self, name: str) -> None:
+        """Restart `name`'s runner when its pause is over; note a failure; clear a failure the
+        view has moved past."""
+        runner = self.runners.get(name)
+        if runner is None:  # failed: restart once the back-off pause is over
+            if time.monotonic() >= self._retry_at.get(name, 0.0):
+                self._restart(name)
+            return
+        try:
+            runner.run_forever(timeout=0)  # raises a failure once, then forgets it
+        except Exception as e:
+            del self.runners[name]
+            with contextlib.suppress(Exception):  # its error is recorded below
+                runner.__exit__(None, None, None)
+            self._failed(name, e)
+            return
+        failure = self.failures.get(name)
+        if failure is not None and (self.positions().get(name, 0) >= failure.position):
+            self.failures.pop(name)
+            self._attempts.pop(name, None)
+            with contextlib.suppress(Exception):
+                failures.clear(self.views[name])
+            log.info("projection_recovered", projection=name, position=failure.position)
+
+    def _failed(self, name: str, e: Exception) -> None:
+        """Record why `name` stopped and when to try again: an event it cannot apply waits
+        longer each time (2 s, doubling, up to 60 s); an outage is retried every round."""
+        self.errors[name] = f"{type(e).__name__}: {e}"
+        if not isinstance(e, failures.ProjectionFailed):
+            log.warning("projection_restarting", projection=name, error=self.errors[name])
+            self._retry_at[name] = time.monotonic() + RESTART_SECONDS
+            return
+        attempts = self._attempts.get(name, 0) + 1
+        self._attempts[name] = attempts
+        failure = msgspec.structs.replace(e.failure, attempts=attempts)
+        self.failures[name] = failure
+        with contextlib.suppress(Exception):  # the view's database may be what failed
+            failures.record(self.views[name], failure)
+        self._retry_at[name] = time.monotonic() + failures.backoff_seconds(attempts)
+        log.error("projection_failed", **msgspec.structs.asdict(failure))
 
     def _restart(self, name: str) -> None:
         """Start `name`'s runner again; if that fails too, the next round tries again."""
@@ -254,6 +249,17 @@ class Projections:
             self._start_runner(name)
         except Exception as e:
             self.errors[name] = f"{type(e).__name__}: {e}"
+            self._retry_at[name] = time.monotonic() + RESTART_SECONDS
+
+    def failed(self) -> dict[str, failures.ProjectionFailure]:
+        """The projections that cannot apply an event, as recorded in their views (by whichever
+        process runs them)."""
+        found = {}
+        for name, view in self.views.items():
+            failure = failures.read(view)
+            if failure is not None:
+                found[name] = failure
+        return found
 
     def wait(self, notification_id: int | None, timeout: float = 10.0) -> None:
         """Block until every view has applied the log up to `notification_id`."""
@@ -287,6 +293,7 @@ class Projections:
         for view in self.views.values():
             view.drop()
             view.create_table()
+            failures.clear(view)  # a rebuild starts afresh: a failure is found again if it is
 
     def replay(self, upto: int, progress: Any = None, page: int = 1_000) -> None:
         """Apply the log up to `upto` to the views in this thread, each from its own position,
@@ -304,11 +311,7 @@ class Projections:
                     for view in self.views.values():
                         batches.enter_context(view.batch(REPLAY_IDLE_SECONDS))
                     for notification in notifications:
-                        event = log_reader.mapper.to_domain_event(notification)
-                        tracking = Tracking(APPLICATION_NAME, notification.id)
-                        for name, projection in projections.items():
-                            if positions[name] < notification.id:
-                                projection.process_event(event, tracking)
+                        replay_one(log_reader, projections, positions, notification)
                 if progress is not None:
                     progress(notifications[-1].id)
         finally:

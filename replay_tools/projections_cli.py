@@ -26,12 +26,14 @@ import msgspec
 
 from ledger.application import open_ledger
 from ledger.settings import Settings
+from projections.failures import ProjectionFailed
 from projections.runtime import PROJECTIONS, Projections
 from projections.sqlview import Row
 from replay_tools.progress import progress, summary
 from replay_tools.tamper import check_chains, check_digests, plain, stored_rows
 
 VERIFY_PREFIX = "verify_"
+VIEW_WAIT_SECONDS = 10  # for live views to reach one position before comparing
 VERIFY_ATTEMPTS = 5
 DIFFERENCES_SHOWN = 10
 
@@ -151,6 +153,21 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if sealed and views == 0 else 1
 
 
+def _cannot_apply(live: Projections, scratch: Projections, head: int) -> list[str]:
+    """The events a projection cannot apply: recorded by whichever process runs it, or, when
+    none is recorded and the live views do not move, found by replaying the log (at once:
+    verify never waits for a view that has stopped)."""
+    recorded = [failure.describe() for failure in live.failed().values()]
+    if recorded:
+        return recorded
+    try:
+        scratch.drop()
+        scratch.replay(head)
+    except ProjectionFailed as e:
+        return [e.failure.describe()]
+    return []
+
+
 def _verify_views(args: argparse.Namespace, settings: Settings, head: int) -> int:
     live = Projections(settings, _names(args))
     scratch = Projections(settings, _names(args), prefix=VERIFY_PREFIX)
@@ -158,13 +175,22 @@ def _verify_views(args: argparse.Namespace, settings: Settings, head: int) -> in
     found: list[str] = []
     target = 0
     try:
+        stuck = [f.describe() for f in live.failed().values()]
+        if stuck:
+            return _stuck(stuck)
         scratch.drop()
         for _ in range(VERIFY_ATTEMPTS):
             # Compare where both sides stand at one log position (live views may be moving).
             positions = live.positions()
             target = min(positions.values(), default=0)
             if set(positions.values()) != {target}:
-                live.wait(max(positions.values()), timeout=30)
+                try:
+                    live.wait(max(positions.values()), timeout=VIEW_WAIT_SECONDS)
+                except TimeoutError:
+                    stuck = _cannot_apply(live, scratch, head)
+                    if stuck:
+                        return _stuck(stuck)
+                    scratch.drop()
                 continue
             with progress("verify: replaying into scratch views", total=target) as tracker:
                 scratch.replay(target)
@@ -193,6 +219,13 @@ def _verify_views(args: argparse.Namespace, settings: Settings, head: int) -> in
         return 1
     summary(f"verify: {names} identical to a replay of {target} events{behind} ({elapsed:.1f} s)")
     return 0
+
+
+def _stuck(failures: list[str]) -> int:
+    for line in failures:
+        sys.stdout.write(f"verify: {line}\n")
+    summary(f"verify: {len(failures)} projection(s) cannot apply an event (see above)")
+    return 1
 
 
 def _instant(text: str) -> datetime:

@@ -49,6 +49,17 @@ class NullTranscoder(Transcoder):
         raise NotImplementedError
 
 
+class UndecodableEvent(MapperDeserialisationError):
+    """A stored event that does not decode as its topic's class, with where it is in the log
+    (its notification id, when it was read as a notification)."""
+
+    def __init__(self, message: str, stored: StoredEvent) -> None:
+        super().__init__(message)
+        self.position = int(getattr(stored, "id", 0) or 0)
+        self.topic = stored.topic
+        self.originator = f"{stored.originator_id} v{stored.originator_version}"
+
+
 class MsgspecMapper(Mapper[Any]):
     """Maps msgspec Struct events to stored events and back (optionally compressed/encrypted)."""
 
@@ -78,7 +89,7 @@ class MsgspecMapper(Mapper[Any]):
                 f"cannot decode stored event {stored_event.topic} of "
                 f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
             )
-            raise MapperDeserialisationError(msg) from e
+            raise UndecodableEvent(msg, stored_event) from e
 
 
 POLL_SECONDS = 0.05

@@ -21,7 +21,7 @@ import pytest
 
 from bench.harness import free_port, serve
 from tests.conftest import ADMIN_KEY, TEST_MASTER_KEY
-from tests.e2e.conftest import live_url  # noqa: F401 - the e2e fixture, used here too
+from tests.e2e.conftest import chain, client, clock, live_url  # noqa: F401 - e2e fixtures, used here too
 from tests.polling import answering
 
 PG_BIN = Path(os.environ.get("LEDGER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
