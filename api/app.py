@@ -35,6 +35,7 @@ from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
 from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
+from api.ratelimit import rate_limit
 from api.scheduler import expire_daily
 from api.validation import strict_request
 from ledger.application import Ledger, open_ledger
@@ -124,6 +125,7 @@ def create_app(
             PROMETHEUS.middleware,
             store_gate(gate),
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
+            rate_limit(settings),
         ],
         before_request=strict_request,
         exception_handlers=EXCEPTION_HANDLERS,

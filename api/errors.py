@@ -18,6 +18,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    TooManyRequestsException,
     ValidationException,
 )
 from litestar.status_codes import (
@@ -48,10 +49,14 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     request_id: str | None = None
 
 
-def problem(request: Request[Any, Any, Any], doc: Problem) -> Response[Problem]:
+def problem(
+    request: Request[Any, Any, Any], doc: Problem, headers: dict[str, str] | None = None
+) -> Response[Problem]:
     doc.request_id = request.scope.get("state", {}).get("request_id")
-    headers = {REQUEST_ID_HEADER: doc.request_id} if doc.request_id else None
-    return Response(doc, status_code=doc.status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(headers or {})
+    if doc.request_id:
+        headers[REQUEST_ID_HEADER] = doc.request_id
+    return Response(doc, status_code=doc.status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def _ledger_status(exc: LedgerError) -> int:
@@ -123,6 +128,7 @@ _HTTP_SLUGS: dict[type[HTTPException], tuple[str, str]] = {
     NotAuthorizedException: ("unauthorized", "No valid API key"),
     PermissionDeniedException: ("forbidden", "This key may not do that"),
     NotFoundException: ("not-found", "Not found"),
+    TooManyRequestsException: ("rate-limited", "Too many requests for this API key"),
 }
 
 
@@ -138,7 +144,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         else:
             slug, title = "http-error", "HTTP error"
     return problem(
-        request, Problem(type=slug, title=title, status=exc.status_code, detail=exc.detail)
+        request,
+        Problem(type=slug, title=title, status=exc.status_code, detail=exc.detail),
+        headers=dict(exc.headers or {}),
     )
 
 

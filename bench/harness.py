@@ -300,6 +300,9 @@ def serve(
             "LEDGER_DATABASE_URL": database_url,
             "LEDGER_ADMIN_KEY": admin_key,
             "LEDGER_MASTER_KEY": master_key_hex,
+            # benchmarks measure the ledger, not the per-key rate limit (SPEC 3.1: 0 = off)
+            "LEDGER_RATE_LIMIT_POS": "0",
+            "LEDGER_RATE_LIMIT_OTHER": "0",
         }
         | (extra_env or {})
     )

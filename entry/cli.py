@@ -18,8 +18,11 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["LEDGER_EXPIRE_DAILY"] = "1"
 
     from api.app import create_app
+    from entry.connections import bounded, raise_descriptor_limit
     from ledger.settings import Settings
 
+    bounds = Settings.from_env()
+    raise_descriptor_limit(bounds.max_connections)
     if args.workers > 1:
         # Each worker process builds its own app (and ledger) from the environment; the
         # projections run once, here in the supervising process, unless turned off.
@@ -38,17 +41,19 @@ def _serve(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 log_level="warning",
                 access_log=False,
+                http="entry.connections:BoundedHttpToolsProtocol",  # bounds from the env
             )
         finally:
             if projections is not None:
                 projections.stop()
         return 0
     uvicorn.run(
-        create_app(Settings.from_env()),
+        create_app(bounds),
         host=args.host,
         port=args.port,
         log_level="warning",
         access_log=False,
+        http=bounded(bounds.max_connections, bounds.header_timeout_seconds),
     )
     return 0
 

@@ -29,6 +29,9 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A busy 2-core machine running the whole suite can take longer than production's 2 s to hand
 # out a pooled PostgreSQL connection; the fault tests set their own (fast) value.
 os.environ.setdefault("LEDGER_PG_CONNECT_TIMEOUT", "10")
+# The suite drives one key far past a till's rate; the rate limit has tests of its own.
+os.environ.setdefault("LEDGER_RATE_LIMIT_POS", "0")
+os.environ.setdefault("LEDGER_RATE_LIMIT_OTHER", "0")
 
 # Bounded examples under CI keep `make test` within its budget; locally the default explores more.
 hypothesis_settings.register_profile(
@@ -79,4 +82,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_key=ADMIN_KEY, master_key=TEST_MASTER_KEY)
+    return Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        master_key=TEST_MASTER_KEY,
+        rate_limit_pos=0,
+        rate_limit_other=0,
+    )

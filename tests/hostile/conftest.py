@@ -28,7 +28,13 @@ def seeded_url(
         database_url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / Path('ledger.db')}"
     else:
         database_url = new_pg_schema(request.getfixturevalue("pg_database"))
-    settings = Settings(database_url=database_url, admin_key=ADMIN_KEY, master_key=TEST_MASTER_KEY)
+    settings = Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        master_key=TEST_MASTER_KEY,
+        rate_limit_pos=0,
+        rate_limit_other=0,
+    )
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
