@@ -26,7 +26,6 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from ledger.domain.apikey import Principal
 from ledger.settings import Settings
 
-
 EPSILON = 1e-9
 
 
