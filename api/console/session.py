@@ -3,7 +3,9 @@
 The session is an encrypted cookie (AES-GCM, Litestar's client-side backend) holding the API key
 the person signed in with, their language and a CSRF token; its secret is derived from the
 master key, so every worker and every restart reads it. The key is authenticated again on every
-request (`AccessService.authenticate`, as the Bearer middleware does), so a revoked key is signed out.
+request (`AccessService.authenticate`, as the Bearer middleware does), so a revoked key is signed out;
+signing out records the session's random id on the server (`ledger.infrastructure.sessions`), so a
+copy of the cookie kept by anyone is refused from then on.
 The cookie is HttpOnly and SameSite=Strict, and Secure whenever the request came over https
 (uvicorn takes the scheme from X-Forwarded-Proto of a proxy on 127.0.0.1); over plain http, i.e.
 on localhost in development and in the tests, it cannot be Secure. Forms carry the session's
@@ -132,10 +134,13 @@ def check_csrf(request: Request[Any, Any, Any], form: dict[str, Any]) -> None:
 async def provide_viewer(request: Request[Any, Any, Any]) -> Viewer:
     """The signed-in person (SignInRequired otherwise), re-authenticated from the session."""
     session = session_data(request)
-    key = session.get("key")
-    if not isinstance(key, str):
+    key, sid = session.get("key"), session.get("sid")
+    if not isinstance(key, str) or not isinstance(sid, str):
         raise SignInRequired
     ledger: Ledger = request.app.state.ledger
+    if await anyio.to_thread.run_sync(ledger.core.ended_sessions.ended, sid):
+        request.clear_session()
+        raise SignInRequired  # signed out: a replayed copy of the cookie is worth nothing
     principal = await anyio.to_thread.run_sync(ledger.access.authenticate, key)
     if principal is None or principal.role not in CONSOLE_ROLES:
         request.clear_session()

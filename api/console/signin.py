@@ -15,6 +15,7 @@ from api.console.render import page
 from api.console.session import CONSOLE_ROLES, PAGES, Viewer, check_csrf, session_data
 from api.console.text import language
 from ledger.services.access import AccessService
+from ledger.services.core import LedgerCore
 
 KEY_CHARS_MAX = 200
 
@@ -52,12 +53,24 @@ class SignInController(Controller):
             return page(request, None, "login.html", status=401, error=error)
         lang = language(session_data(request).get("lang"))
         # a new CSRF token with the new session: a token seen before signing in is worth nothing
-        request.set_session({"key": key, "lang": lang, "csrf": secrets.token_urlsafe(32)})
+        request.set_session(
+            {
+                "key": key,
+                "lang": lang,
+                "csrf": secrets.token_urlsafe(32),
+                "sid": secrets.token_urlsafe(16),  # what signing out ends on the server
+            }
+        )
         return Redirect(path="/console", status_code=303)
 
     @post("/logout", operation_id="consoleSignOut", status_code=303)
-    async def sign_out(self, request: Request[Any, Any, Any]) -> Redirect:
+    async def sign_out(
+        self, request: Request[Any, Any, Any], core: NamedDependency[LedgerCore]
+    ) -> Redirect:
         check_csrf(request, dict(await request.form()))
+        sid = session_data(request).get("sid")
+        if isinstance(sid, str):  # a copy of the cookie replayed later is refused
+            await anyio.to_thread.run_sync(core.ended_sessions.end, sid)
         request.clear_session()
         return Redirect(path="/console/login", status_code=303)
 

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -32,6 +33,7 @@ from ledger.infrastructure.identityindex import IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
 from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
 from ledger.settings import Settings
 
@@ -41,6 +43,7 @@ A = TypeVar("A", bound=Aggregate)
 RETRIES_MAX = 25
 SNAPSHOT_INTERVAL = 100  # a member snapshot at every 100th version
 CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
+CONSOLE_SESSIONS_KEPT = timedelta(hours=9)  # a console session lives 8 hours
 BIRTHDAYS_KEPT = 100_000  # members' birthdays kept in memory (a few MB)
 _canonical = msgspec.json.Encoder(order="deterministic")
 project_member = projector(evolve_member)
@@ -73,6 +76,7 @@ class LedgerCore(Application[UUID]):
         super().__init__(env=base | (env or {}))
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
         self.identities = IdentityIndex(self.recorder)
+        self.ended_sessions = EndedSessions(self.recorder, keep=CONSOLE_SESSIONS_KEPT)
 
     def close(self) -> None:
         self._committer.close()

@@ -205,3 +205,20 @@ def test_over_https_the_session_cookie_is_secure(client: Client, chain: Chain) -
             follow_redirects=False,
         )
         assert "Secure" in signed_in.headers["set-cookie"]
+
+
+def test_signing_out_ends_the_session_on_the_server(client: Client, chain: Chain) -> None:
+    """Finding 8 of issue 14: a console cookie replayed after signing out worked for 8 hours."""
+    chain.standard()
+    sign_in(client, chain.service())
+    page = client.get("/console/members")
+    assert page.status_code == 200
+    kept = dict(client.cookies)  # what someone copied from the browser
+    out = client.post("/console/logout", data={"_csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.clear()
+    for name, value in kept.items():
+        client.cookies.set(name, value, path="/console")
+    replayed = client.get("/console/members", follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/console/login")
