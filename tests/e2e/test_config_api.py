@@ -125,7 +125,16 @@ def test_health_metrics_and_schema_need_no_key(chain: Chain) -> None:
     assert chain.sale("R1").status_code == 201
     health = chain.client.get("/health")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "store": "up"}
+    body = health.json()
+    assert (body["status"], body["store"], body["reasons"]) == ("ok", "up", [])
+    assert body["version"] and {v["projection"] for v in body["projections"]} == {
+        "history",
+        "settlement",
+        "members",
+        "analytics",
+    }
+    assert chain.client.get("/health/ready").json()["status"] == "ok"
+    assert chain.client.get("/health/live").json()["status"] == "live"
     metrics = chain.client.get("/metrics")
     assert metrics.status_code == 200
     assert "ledger_events_appended_total" in metrics.text

@@ -17,6 +17,7 @@ import msgspec
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -38,7 +39,40 @@ _app = create_app(Settings(database_url="sqlite:///:memory:"))
 DOCUMENT = declare_problem_responses(
     msgspec.json.decode(msgspec.json.encode(_app.openapi_schema.to_schema()))
 )
+# Beside the document's own data: times anywhere in years 1 … 9999 and at their very edges,
+# dates likewise (SPEC 3.1 bounds them; the API must refuse them with a 4xx, never a 5xx).
+EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "1999-12-31T23:59:59Z"]
+schemathesis.openapi.format(
+    "date-time",
+    st.one_of(
+        st.sampled_from(EXTREME_TIMES),
+        st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+    ),
+)
+schemathesis.openapi.format("date", st.dates().map(lambda d: d.isoformat()))
 schema = schemathesis.openapi.from_dict(DOCUMENT)
+# Hostile values for every query parameter of every operation (NUL, a cursor of 2^70, negative,
+# extreme times, control characters, long text), sent whatever the parameter's type.
+HOSTILE_QUERY = [
+    "\x00",
+    "a\x00b",
+    str(2**70),
+    "-1",
+    *EXTREME_TIMES,
+    "0000-01",
+    "9999-12",
+    "\x07\x1b",
+    "x" * 5_000,
+]
+PATH_VALUES = {
+    "member_id": "M1",
+    "card": "M1",
+    "store_id": "S1",
+    "receipt_no": "R1",
+    "redemption_no": "X1",
+    "key_id": "k1",
+    "period": "2026-01",
+}
 
 
 def test_the_document_tested_is_the_one_served(seeded_url: str) -> None:
@@ -54,3 +88,26 @@ def test_the_document_tested_is_the_one_served(seeded_url: str) -> None:
 )
 def test_no_server_error_and_every_answer_matches_the_schema(case: Any, seeded_url: str) -> None:
     case.call_and_validate(base_url=seeded_url, headers=ADMIN, checks=CHECKS, timeout=30)
+
+
+def _query_cases() -> list[tuple[str, str, str]]:
+    return [
+        (method.upper(), path, parameter["name"])
+        for path, operations in DOCUMENT["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "query"
+    ]
+
+
+@pytest.mark.parametrize(("method", "path", "name"), _query_cases())
+def test_hostile_query_values_are_refused_with_a_problem_document(
+    seeded_url: str, method: str, path: str, name: str
+) -> None:
+    url = seeded_url + path.format(**PATH_VALUES)
+    with httpx.Client(timeout=30) as http:
+        for value in HOSTILE_QUERY:
+            response = http.request(method, url, params={name: value}, headers=ADMIN)
+            assert response.status_code < 500, (value[:20], response.text[:300])
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json"
