@@ -230,3 +230,13 @@ def test_the_commands_export_and_import_print_a_summary(
     assert "not empty" in capsys.readouterr().err
     assert run(_other_url(settings, tmp_path, request), "import", str(path)) == 0
     assert capsys.readouterr().out.startswith(f"import: {count} events from {path} in ")
+
+
+def test_the_export_is_readable_by_its_owner_only(source: Ledger, tmp_path: Path) -> None:
+    """Finding 8 of issue 14: the log (every purchase: health data) was written 0644."""
+    path = tmp_path / "log.jsonl"
+    path.write_text("a file left from before, with a wide mode")
+    path.chmod(0o644)
+    export_log(source, path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(logio.keys_path(path).stat().st_mode & 0o777) == "0o600"
