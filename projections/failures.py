@@ -2,7 +2,7 @@
 
 When a view cannot apply an event (one it cannot decode, or one its SQL refuses), the runner
 stops at that event (its rows and position roll back), the failure is recorded in the view's own
-database (`<projection>_failure`), and the supervisor (`projections.runtime`) tries again after
+database (`<projection>_failure`, made with the view's tables), and the supervisor (`projections.runtime`) tries again after
 a growing pause. Every process reads the record: `/health/ready` answers 503 naming the
 projection and the event's position, `/metrics` shows `ledger_projection_failed{projection}`
 1, and `ledger verify` exits 1 naming the event. The record goes once the view has moved past
@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 
-from projections.sqlview import SqlView
+from projections.sqlview import FAILURE_TABLE, SqlView
 
-TABLE = "failure"
+TABLE = FAILURE_TABLE
 BACKOFF_FIRST_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 60.0
 ERROR_CHARS_MAX = 500
@@ -72,18 +72,9 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(BACKOFF_FIRST_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
 
 
-def create_statement(view: SqlView) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {view.table_name(TABLE)} (projection TEXT PRIMARY KEY, "
-        "position BIGINT, topic TEXT, originator TEXT, error TEXT, failed_at TEXT, "
-        "attempts INTEGER)"
-    )
-
-
 def _run(view: SqlView, sql: str, params: tuple[Any, ...] = (), fetch: bool = False) -> list[Any]:
     sql = sql.replace("?", view.placeholder)
     with view._raw_transaction(commit=True) as raw:
-        raw.execute(create_statement(view))
         raw.execute(sql, params)
         return list(raw.fetchall()) if fetch else []
 

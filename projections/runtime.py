@@ -84,6 +84,16 @@ REPLAY_IDLE_SECONDS = 120
 log = structlog.get_logger("ledger.projections")
 
 
+def _close(runner: ProjectionRunner[Any, Any]) -> None:
+    """Stop a runner and close its view's connections too (eventsourcing's `__exit__` closes the
+    runner's application, not the view it made: each restart would leave a pool open)."""
+    try:
+        runner.__exit__(None, None, None)
+    finally:
+        with contextlib.suppress(Exception):
+            runner.view.datastore.close()
+
+
 def projection_env(database_url: str, prefix: str = "") -> dict[str, str]:
     """The log's settings, plus where each view lives on SQLite."""
     env = eventsourcing_env(database_url)
@@ -215,7 +225,7 @@ class Projections:
         except Exception as e:
             del self.runners[name]
             with contextlib.suppress(Exception):  # its error is recorded below
-                runner.__exit__(None, None, None)
+                _close(runner)
             self._failed(name, e)
             return
         failure = self.failures.get(name)
@@ -280,7 +290,7 @@ class Projections:
             runners, self.runners = self.runners, {}
             for runner in runners.values():
                 try:
-                    runner.__exit__(None, None, None)
+                    _close(runner)
                 except Exception as e:
                     log.warning("projection_stopped_with_error", error=str(e))
         for factory in self._factories:
@@ -337,4 +347,4 @@ class Projections:
             if started:
                 runners, self.runners = self.runners, {}
                 for runner in runners.values():
-                    runner.__exit__(None, None, None)
+                    _close(runner)

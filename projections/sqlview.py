@@ -27,6 +27,7 @@ from psycopg.sql import SQL
 from projections.arrayinsert import ARRAY_MIN_ROWS, ArrayInsert, array_insert, insert_table
 
 Row = tuple[Any, ...]
+FAILURE_TABLE = "failure"
 TRACKED_APPLICATION = "Ledger"  # the log every view follows (its tracking rows carry this name)
 _WHOLE = "whole"  # the memo key saying the memo holds every row it keeps copies of
 
@@ -226,6 +227,12 @@ class SqlView(TrackingRecorder, ABC):
             for i, columns in enumerate(table.indexes):
                 index = self.table_name(f"{name}_i{i}").rsplit(".", 1)[-1]
                 statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {full} ({columns})")
+        # where the runner records an event this view cannot apply (projections.failures)
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.table_name(FAILURE_TABLE)} (projection TEXT "
+            "PRIMARY KEY, position BIGINT, topic TEXT, originator TEXT, error TEXT, "
+            "failed_at TEXT, attempts INTEGER)"
+        )
         return statements
 
     def record_position(self, tracking: Tracking) -> None:
