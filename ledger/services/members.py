@@ -167,6 +167,12 @@ class MembersService:
                     return True
         return False
 
+    def with_phone(self, phone: str) -> list[UUID]:
+        """The members enrolled with this phone number (any form of it: digits only, with or
+        without +86 / 0086), through the index's keyed hash; none once erased."""
+        digits = enrolment.phone_digits(phone)
+        return self.core.identities.by_phone(self._hash("phone", digits)) if digits else []
+
     def reindex(self) -> int:
         """Rebuild the identity index from the log's sealed personal data, for members that have
         no row (a log just imported: the index is not in the log; a log recorded before the

@@ -246,3 +246,16 @@ def test_a_member_enrolled_before_the_index_keeps_their_birthday_until_erased(
     assert (
         chain.sale("R2", member_id="OLD1").json()["points_earned"] * 2 == doubled["points_earned"]
     )
+
+
+def test_a_member_is_found_by_any_form_of_their_phone_until_erased(
+    ready: Chain, client: TestClient[Any]
+) -> None:
+    """The keyed phone index a later `GET /v1/members?phone=` reads (SPEC 2.8)."""
+    assert ready.enrol("M1", phone="+86 138-0013-8000").status_code == 201
+    assert ready.enrol("M2", phone="13900000000").status_code == 201
+    members = client.app.state.ledger.members
+    for form in ("13800138000", "008613800138000", "+86 138 0013 8000"):
+        assert members.with_phone(form) == [ids.member_id("M1")]
+    _erase(ready, "M1")
+    assert members.with_phone("13800138000") == []
