@@ -121,7 +121,7 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         change: IdentityChange | None = kwargs.get("identity")
-        if change is None:
+        if change is None or not self.datastore.enable_db_functions:  # see _insert_events
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
         rows = [
@@ -137,6 +137,15 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
             _apply(curs, self._index_table, change, "%s")
             curs.execute(self.sql_invoke_pg_function_insert_events, (rows,))
             return [int(r[self.pg_function_name_insert_events]) for r in curs.fetchall()]
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Without the database functions the library calls this in the insert's transaction."""
+        change: IdentityChange | None = kwargs.get("identity")
+        if change is not None:
+            _apply(curs, self._index_table, change, "%s")
+        super()._insert_events(curs, stored_events, **kwargs)
 
 
 class IdentityIndex:
