@@ -148,8 +148,10 @@ def test_serve_with_expire_daily_runs_expiry_at_0005_chain_time(settings: Settin
         pos = chain.pos("S1")
     zone = ZoneInfo("Asia/Shanghai")
     clock = Clock()
-    just_before = datetime.combine(datetime.now(zone).date(), time(0, 4, 59), tzinfo=zone)
-    clock.offset = just_before - datetime.now(UTC)  # the service starts at 00:04:59
+    # the service starts at 00:04:50: its start (ledger, views, runners) must be over before
+    # 00:05, or the scheduler plans tomorrow's run; on a loaded machine that took over 1 s
+    just_before = datetime.combine(datetime.now(zone).date(), time(0, 4, 50), tzinfo=zone)
+    clock.offset = just_before - datetime.now(UTC)
     app = create_app(msgspec.structs.replace(settings, expire_daily=True), clock=clock)
     with TestClient(app) as client:
         wait_until(  # 60 s for a busy CI machine; the run itself takes well under a second
