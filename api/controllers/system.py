@@ -1,4 +1,4 @@
-"""`/health`: liveness, and whether the event store answers."""
+"""`/health`: liveness, whether the event store answers, and the version running."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from api.outage import StoreGate
 from ledger.services.core import LedgerCore
+from ledger.version import VERSION
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     store: str
+    version: str  # the package's (pyproject.toml), as `ledger --version` says
 
 
 class HealthController(Controller):
@@ -38,6 +40,8 @@ class HealthController(Controller):
         if not ok:
             gate.mark_down()
         return Response(
-            Health(status="ok" if ok else "degraded", store="up" if ok else "down"),
+            Health(
+                status="ok" if ok else "degraded", store="up" if ok else "down", version=VERSION
+            ),
             status_code=200 if ok else 503,
         )
