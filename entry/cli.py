@@ -1,4 +1,5 @@
-"""The `ledger` command (also `python -m ledger`): `ledger serve` runs the HTTP service; `ledger expire` and
+"""The `ledger` command (also `python -m ledger`; `--version` names the package's version):
+`ledger serve` runs the HTTP service (and says where, with which admin key); `ledger expire` and
 `ledger review-tiers` run the expiry run and the tier review (as a cron job would); the replay
 tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
 from `replay_tools`."""
