@@ -2,24 +2,46 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8000
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+# `make serve PORT=8801` or `PORT=8801 make serve`; without PORT, `ledger serve` takes
+# LEDGER_PORT (default 8000). HOST only from the command line (`make serve HOST=0.0.0.0`; a
+# shell's own HOST variable is no address), else LEDGER_HOST (default 127.0.0.1).
+PORT ?=
+SERVE_ARGS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) $(if $(PORT),--port $(PORT))
 # Under CI the property and API-fuzz tests run a bounded number of examples.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup serve test lint postgres clean lock bench browser screenshots
+.PHONY: setup runtime serve demo test lint postgres clean lock bench browser screenshots
 
-setup: $(STAMP)
+# What serving needs (the package and its runtime dependencies, pinned): `make serve`, `make demo`.
+runtime: $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(RUNTIME_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+# Everything, dev tools too (pytest, ruff, mypy, playwright, schemathesis): `make test`, `make lint`.
+setup: $(DEV_STAMP)
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-serve: setup
-	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
+serve: runtime
+	$(BIN)/ledger serve $(SERVE_ARGS)
+
+# A demo chain that ends yesterday, in a fresh demo.db (SQLite, replaced on every run), served:
+# prints sample cards, a service, a finance and a POS key, then the URL and the admin key.
+DEMO_DB := demo.db
+DEMO_ARGS ?= --stores 12 --members 1000 --days 365
+DEMO_ENV = LEDGER_DATABASE_URL=sqlite:///./$(DEMO_DB) $(if $(PORT),LEDGER_PORT=$(PORT))
+demo: runtime
+	rm -f $(DEMO_DB) $(basename $(DEMO_DB)).*.db $(basename $(DEMO_DB))*.db-wal $(basename $(DEMO_DB))*.db-shm
+	$(DEMO_ENV) $(BIN)/ledger demo $(DEMO_ARGS)
+	$(DEMO_ENV) $(BIN)/ledger serve $(SERVE_ARGS)
 
 # Starts the machine's PostgreSQL cluster when nothing listens on 127.0.0.1:5432.
 postgres:

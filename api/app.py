@@ -41,6 +41,7 @@ from api.validation import strict_request
 from ledger.application import Ledger, open_ledger
 from ledger.domain.model import now_utc
 from ledger.settings import Settings
+from ledger.version import VERSION
 from projections.queries import Queries
 from projections.runtime import Projections
 
@@ -131,7 +132,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="pharmacy-ledger",
-            version="1.0.0",
+            version=VERSION,  # the package's; the API itself is /v1
             description="Event-sourced loyalty-points ledger for pharmacy chains (HTTP API v1).",
             path="/schema",
             render_plugins=[ProblemJsonRenderPlugin(path=["/", "/openapi.json"])],

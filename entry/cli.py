@@ -1,4 +1,5 @@
-"""The `ledger` command (also `python -m ledger`): `ledger serve` runs the HTTP service; `ledger expire` and
+"""The `ledger` command (also `python -m ledger`; `--version` names the package's version):
+`ledger serve` runs the HTTP service (and says where, with which admin key); `ledger expire` and
 `ledger review-tiers` run the expiry run and the tier review (as a cron job would); the replay
 tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
 from `replay_tools`."""
@@ -9,26 +10,68 @@ import argparse
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import msgspec
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
+
+
+def _where(database_url: str) -> str:
+    """The database, as the start line names it (never a password)."""
+    parts = urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        return f"SQLite {database_url.removeprefix('sqlite:///')}"
+    return f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+def _banner(args: argparse.Namespace, settings: Settings, dev_key: tuple[str, Path] | None) -> str:
+    """What a newcomer needs on start: where the service answers, and with which admin key."""
+    from ledger.version import VERSION
+
+    base = f"http://{args.host}:{args.port}"
+    lines = [
+        f"pharmacy-ledger {VERSION} on {base} ({_where(settings.database_url)})",
+        f"  console    {base}/console (sign in with a service, finance or admin key)",
+        f"  OpenAPI    {base}/schema",
+    ]
+    if dev_key is not None:
+        key, path = dev_key
+        lines.append(f"  admin key  {key}")
+        lines.append(f"             (development key, kept in {path}; LEDGER_ADMIN_KEY overrides)")
+    elif settings.admin_key:
+        lines.append("  admin key  the one in LEDGER_ADMIN_KEY")
+    else:
+        lines.append("  admin key  none: set LEDGER_ADMIN_KEY (production generates none)")
+    return "\n".join(lines) + "\n"
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.expire_daily:  # through the environment, so that every worker process sees it
-        os.environ["LEDGER_EXPIRE_DAILY"] = "1"
-
     from api.app import create_app
     from entry.connections import bounded, raise_descriptor_limit
-    from ledger.settings import Settings
+    from ledger.settings import Settings, development_admin_key
 
-    bounds = Settings.from_env()
-    raise_descriptor_limit(bounds.max_connections)
+    # Through the environment, so that every worker process sees them.
+    if args.expire_daily:
+        os.environ["LEDGER_EXPIRE_DAILY"] = "1"
+    settings = Settings.from_env()  # a wrong setting stops here, before any key file is made
+    dev_key = development_admin_key(os.environ)
+    if dev_key is not None:
+        os.environ["LEDGER_ADMIN_KEY"] = dev_key[0]
+        settings = msgspec.structs.replace(settings, admin_key=dev_key[0])
+    raise_descriptor_limit(settings.max_connections)
+    sys.stdout.write(_banner(args, settings, dev_key))
+    sys.stdout.flush()
     if args.workers > 1:
         # Each worker process builds its own app (and ledger) from the environment; the
         # projections run once, here in the supervising process, unless turned off.
         from projections.runtime import Projections
 
-        settings = Settings.from_env()
         projections = Projections(settings) if settings.run_projections else None
         os.environ["LEDGER_PROJECTIONS"] = "off"
         if projections is not None:
@@ -48,12 +91,12 @@ def _serve(args: argparse.Namespace) -> int:
                 projections.stop()
         return 0
     uvicorn.run(
-        create_app(bounds),
+        create_app(settings),
         host=args.host,
         port=args.port,
         log_level="warning",
         access_log=False,
-        http=bounded(bounds.max_connections, bounds.header_timeout_seconds),
+        http=bounded(settings.max_connections, settings.header_timeout_seconds),
     )
     return 0
 
@@ -66,8 +109,6 @@ def _as_of(text: str) -> datetime:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import msgspec
-
     from ledger.application import open_ledger
     from ledger.domain.model import now_utc
     from ledger.settings import Settings
@@ -111,18 +152,11 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pharmacy-ledger")
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a plain checkout
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
+    from ledger.version import VERSION
+
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
-    parser.add_argument("--version", action="version", version=f"ledger {_version()}")
+    parser.add_argument("--version", action="version", version=f"pharmacy-ledger {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default=os.environ.get("LEDGER_HOST", "127.0.0.1"))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from ledger.domain.apikey import new_key
 from ledger.infrastructure.persistence import DEFAULT_DATABASE_URL
 
 
@@ -92,3 +95,34 @@ def _master_key(env: dict[str, str]) -> bytes:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return bytes.fromhex(path.read_text().strip())
+
+
+ADMIN_KEY_FILE = ".ledger-admin.key"
+
+
+def admin_key_file(env: Mapping[str, str]) -> Path:
+    """Where the development admin key is kept: `LEDGER_ADMIN_KEY_FILE`, else
+    `.ledger-admin.key` beside the SQLite file (in the working directory for PostgreSQL)."""
+    if env.get("LEDGER_ADMIN_KEY_FILE"):
+        return Path(env["LEDGER_ADMIN_KEY_FILE"])
+    url = env.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
+    sqlite = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ":memory:"
+    return (Path() if sqlite == ":memory:" else Path(sqlite).parent) / ADMIN_KEY_FILE
+
+
+def development_admin_key(env: Mapping[str, str]) -> tuple[str, Path] | None:
+    """The admin key `ledger serve` registers when `LEDGER_ADMIN_KEY` is unset, outside
+    production: generated once into `admin_key_file(env)` (mode 0600), read from it on later
+    starts. None when `LEDGER_ADMIN_KEY` is set or `LEDGER_ENV=production` (which generates no
+    key: its first admin key comes from `LEDGER_ADMIN_KEY`)."""
+    if env.get("LEDGER_ADMIN_KEY") or env.get("LEDGER_ENV", "").lower() == "production":
+        return None
+    path = admin_key_file(env)
+    with contextlib.suppress(FileExistsError):  # created by an earlier start
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(new_key() + "\n")
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it, and a new admin key is generated")
+    return key, path

@@ -1,5 +1,6 @@
-"""The operations page: how far each projection lags the log, and member analytics per store
-for a month (SPEC 2.9: active ratio, churn, member share, tickets, refunds, anomalies).
+"""The operations page: member analytics per store for a month (SPEC 2.9: active ratio, churn,
+member share, tickets, refunds, anomalies), and, for admins only, how far each projection lags
+the log (technical figures that mean nothing to business staff).
 
 `analytics_table(rows)` turns Structs of figures into a table of formatted cells, and the
 template's `analytics` block draws it. It computes nothing: every figure is the analytics
@@ -122,6 +123,7 @@ class OperationsPage(Controller):
     ) -> Template:
         viewer.require("operations")
         period = period or text.month_of_day(now.astimezone(zone).date())
+        lag = queries.lag() if viewer.principal.role == "admin" else None
         try:
             report, rows = analytics_rows(queries, period)
         except InvalidInput as e:
@@ -130,7 +132,7 @@ class OperationsPage(Controller):
                 viewer,
                 "operations.html",
                 status=422,
-                lag=queries.lag(),
+                lag=lag,
                 period=period,
                 analytics=None,
                 report=None,
@@ -140,7 +142,7 @@ class OperationsPage(Controller):
             request,
             viewer,
             "operations.html",
-            lag=queries.lag(),
+            lag=lag,
             period=period,
             analytics=analytics_table(rows),
             report=report,

@@ -35,8 +35,8 @@ COOKIE = "ledger_console"
 SESSION_SECONDS = 8 * 3600  # a shift
 CSRF_FIELD = "_csrf"
 
-# Which roles see which page (admin sees every page). Operations shows the projection lag,
-# which /metrics shows to anyone; the analytics table follows GET /v1/analytics's guard.
+# Which roles see which page (admin sees every page). Operations' analytics table follows
+# GET /v1/analytics's guard; its projection lag is shown to admins only.
 PAGES: dict[str, tuple[Role, ...]] = {
     "members": ("service",),
     "finance": ("finance",),

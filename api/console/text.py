@@ -124,7 +124,39 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "failed": ("未完成：{detail}", "Not done: {detail}"),
     # finance
-    "settlement": ("加盟店积分结算", "Franchise settlement"),
+    "settlement": ("门店积分结算（加盟店与直营店）", "Store settlement (franchise and direct)"),
+    "settlement_note": (
+        "加盟店按应结差额与总部结算：正数为门店付总部，负数为总部付门店。直营店同样计算，仅作内部核算，不付款。",
+        "Franchise stores settle the difference with headquarters: positive, the store pays "
+        "HQ; negative, HQ pays the store. Direct stores are computed the same way for the "
+        "chain's own accounting; no money changes hands.",
+    ),
+    "who_pays": ("谁付谁", "Who pays whom"),
+    "store_pays_hq": ("门店付总部 {amount}", "store pays HQ {amount}"),
+    "hq_pays_store": ("总部付门店 {amount}", "HQ pays the store {amount}"),
+    "nothing_to_settle": ("无需结算", "nothing to settle"),
+    "internal_only": ("直营店：内部核算，不付款", "direct store: internal accounting, no payment"),
+    "close_month": ("关账…", "Close the month…"),
+    "close_title": ("关闭 {period} 的结算", "Close the settlement of {period}"),
+    "close_explain": (
+        "关账后本月结算不再变动：此后才到达的本月业务（如延迟上传的销售、退货）记入下一个未关账的月份，并标记为“补记”。关账不可撤销；系统记下本月结算事件的摘要（sha256），请另行保存。",
+        "Once closed, the month's settlement no longer changes: what arrives later for it (a "
+        "sale uploaded late, a refund) is settled in the next open month and marked late. A "
+        "close cannot be undone; the ledger records a digest (sha256) of the month's settlement "
+        "events, worth keeping elsewhere.",
+    ),
+    "close_confirm": ("确认关账", "Close it"),
+    "cancel": ("返回", "Back"),
+    "close_not_ended": (
+        "本月结束后（连锁时区）才能关账。",
+        "A month can be closed once it has ended (chain time).",
+    ),
+    "closed_at": ("关账时间", "Closed at"),
+    "month_closed": ("已关账 {period}；摘要 {digest}", "Closed {period}; digest {digest}"),
+    "month_closed_before": (
+        "{period} 已关账，未重复操作；摘要 {digest}",
+        "{period} was closed already; nothing was done twice. Digest {digest}",
+    ),
     "period": ("结算月份", "Month"),
     "closed": ("已关账", "closed"),
     "open": ("未关账", "open"),
@@ -221,6 +253,19 @@ def named(table: dict[str, tuple[str, str]], code: str | None, lang: str) -> str
         return "—"
     pair = table.get(code)
     return _pick(pair, lang) if pair else code
+
+
+def who_pays(kind: str | None, difference_fen: int, lang: str) -> str:
+    """A settlement row's difference as who pays whom (SPEC 2.7: positive, the store pays
+    headquarters); a direct store's is the chain's own accounting, not a payment."""
+    words = labels(lang)
+    if kind == "direct":
+        return words["internal_only"]
+    if difference_fen > 0:
+        return words["store_pays_hq"].format(amount=yuan(difference_fen))
+    if difference_fen < 0:
+        return words["hq_pays_store"].format(amount=yuan(-difference_fen))
+    return words["nothing_to_settle"]
 
 
 def language(value: object) -> str:

@@ -4,8 +4,6 @@ each saying why in its body (SPEC 4)."""
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import metadata
 from typing import Any
 
 import msgspec
@@ -15,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from api.outage import StoreGate
 from ledger.services.core import LedgerCore
+from ledger.version import VERSION
 from projections.queries import Queries
 
 
@@ -36,14 +35,6 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     reasons: list[str]  # why not ready (empty when ok)
     projections: list[ViewHealth]
-
-
-@cache
-def version() -> str:
-    try:
-        return metadata.version("pharmacy-ledger")
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a plain checkout
-        return "unknown"
 
 
 def _views(queries: Queries, max_lag: int, reasons: list[str]) -> list[ViewHealth]:
@@ -74,7 +65,7 @@ class HealthController(Controller):
     @get("/live", operation_id="healthLive", sync_to_thread=False, exclude_from_auth=True)
     def live(self) -> Live:
         """200 while the process runs (it reads nothing)."""
-        return Live(status="live", version=version())
+        return Live(status="live", version=VERSION)
 
     @get(
         "/ready",
@@ -128,7 +119,7 @@ def readiness(gate: StoreGate, core: LedgerCore, queries: Queries) -> Response[H
         Health(
             status="ok" if ok else "degraded",
             store="up" if up else "down",
-            version=version(),
+            version=VERSION,
             reasons=reasons,
             projections=views,
         ),

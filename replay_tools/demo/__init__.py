@@ -2,9 +2,10 @@
 
 One `random.Random(seed)` draws everything, and every number (store, card, receipt, redemption,
 payment, conversion, adjustment) comes from a counter, so two runs of one plan into empty stores
-write the same events; only the recorded timestamps differ, and the business time of voids,
-which the application sets to its own `now`. Business times lie in the past; the `now` handed to
-the ledger is always the real now.
+write the same events; only the recorded timestamps differ. Business times lie in the past; the
+`now` handed to the ledger is the real now, except for a void, which the ledger stamps with the
+`now` it is given: a void gets its business time (a few minutes after its redemption), so it
+falls inside the period. `ledger demo` by default ends the period yesterday (chain time).
 
 The chain: two rule-set versions (the second from mid-period, with changed multipliers and
 settlement cost); ~70% franchise stores; a quarter of the members migrated from a legacy POS
@@ -20,13 +21,14 @@ that the members' events are the same with or without them.
 
 The package: `plan` (the plan, the summary and the chain's constants), `rules` (the rule-set
 documents), `agenda` (the generator's state and clock), `shopping` (members' purchases and what
-follows them), `chain` (the simulation and `generate`) and `command` (the `ledger demo` parser).
+follows them), `chain` (the simulation and `generate`) and `command` (the `ledger demo`
+parser, its default period, and the keys and sample cards it prints).
 """
 
 from __future__ import annotations
 
 from replay_tools.demo.chain import generate
-from replay_tools.demo.command import add_commands
+from replay_tools.demo.command import add_commands, default_start, handout
 from replay_tools.demo.plan import (
     ADMIN,
     BIRTHDAY_SHARE,
@@ -54,6 +56,7 @@ from replay_tools.demo.plan import (
     SCHEDULER,
     SERVICE,
     TICKET_RATE,
+    VOID_AFTER,
     VOID_RATE,
     VOUCHER_STEPS,
     WEEKDAY_FACTOR,
@@ -91,6 +94,7 @@ __all__ = [
     "SCHEDULER",
     "SERVICE",
     "TICKET_RATE",
+    "VOID_AFTER",
     "VOID_RATE",
     "VOUCHER_STEPS",
     "WEEKDAY_FACTOR",
@@ -99,6 +103,8 @@ __all__ = [
     "PlanRefused",
     "add_commands",
     "check_plan",
+    "default_start",
     "generate",
+    "handout",
     "rule_documents",
 ]

@@ -19,6 +19,7 @@ from replay_tools.demo.plan import (
     WEEKDAY_FACTOR,
     DemoPlan,
     DemoSummary,
+    store_ids,
 )
 
 Action = Callable[[datetime], None]
@@ -59,8 +60,7 @@ class Agenda:
         self.numbers: dict[tuple[str, str], int] = {}  # (kind, store) -> today's last number
         self.today = ""
         self.tickets = itertools.count(1)
-        width = max(3, len(str(plan.stores)))
-        self.stores = [f"S{n:0{width}d}" for n in range(1, plan.stores + 1)]
+        self.stores = store_ids(plan.stores)
         self.catalogue = [self._products(*c[:5]) for c in CATEGORIES]
         self.members: list[DemoMember] = []
         self.enrol_times: list[datetime] = []

@@ -192,6 +192,17 @@ class _Chain(Shopping):
         self.out.expiry_runs += 1
         self.out.points_expired += result.points_expired
 
+    def samples(self) -> dict[str, str]:
+        """A few cards worth opening in the console, by what they show."""
+        by_rate = sorted(self.members, key=lambda m: m.rate)
+        picks = {"heaviest buyer": by_rate[-1], "typical member": by_rate[len(by_rate) // 2]}
+        dtp = [m for m in self.members if m.dtp]
+        if dtp:
+            picks["specialty-drug (DTP) patient, monthly refills"] = dtp[0]
+        if self.out.migrated_members:  # enrolled first, with an opening balance
+            picks["migrated from the legacy POS"] = self.members[0]
+        return {label: m.card for label, m in picks.items()}
+
     def run(self, tracker: Tracker | None) -> None:
         versions = [msgspec.convert(d, RuleSet) for d in rule_documents(self.plan)]
         self.ledger.rules.publish(versions.pop(0), ADMIN)
@@ -225,6 +236,7 @@ def generate(ledger: Ledger, plan: DemoPlan, tracker: Tracker | None = None) -> 
     started = time.perf_counter()
     chain = _Chain(ledger, plan)
     chain.run(tracker)
+    chain.out.samples = chain.samples()
     chain.out.events = ledger.core.recorder.max_notification_id() or 0
     chain.out.seconds = round(time.perf_counter() - started, 1)
     return chain.out

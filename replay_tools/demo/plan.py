@@ -22,6 +22,7 @@ NON_MEMBER_VISITS = 0.8  # customers without a card, per member visit (members �
 NON_MEMBER_REFUND_RATE = 0.02
 NON_MEMBER_LINE_WEIGHTS = (60, 30, 10)  # 1, 2 or 3 lines: smaller baskets than members'
 VOID_RATE = 0.04  # of redemptions
+VOID_AFTER = timedelta(minutes=3)  # a void's business time, after its redemption's
 TICKET_RATE = 0.004  # visits that end in a customer-service ticket
 REFUSALS = (InsufficientPoints, InsufficientStoredValue)  # business refusals: skipped, counted
 OPENING_HOURS = range(8, 22)
@@ -54,6 +55,12 @@ EXCHANGES = (  # sku, points, cash price in fen, the chain's cost in fen
 )
 DISTRICTS = ("城东", "城西", "城南", "城北", "高新", "滨江", "开发区", "老城", "新区", "大学城")
 ADMIN, SCHEDULER, SERVICE = "demo:admin", "demo:scheduler", "demo:service"
+
+
+def store_ids(count: int) -> list[str]:
+    """The demo's store numbers: S001, S002… (wider past 999 stores)."""
+    width = max(3, len(str(count)))
+    return [f"S{n:0{width}d}" for n in range(1, count + 1)]
 
 
 class DemoPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +99,7 @@ class DemoSummary(msgspec.Struct, kw_only=True):
     refused: int = 0
     events: int = 0
     seconds: float = 0.0
+    samples: dict[str, str] = {}  # what a card shows (heaviest buyer, DTP patient…) → card
 
     def line(self) -> str:
         return (

@@ -38,6 +38,7 @@ from replay_tools.demo.plan import (
     REFUSALS,
     SERVICE,
     TICKET_RATE,
+    VOID_AFTER,
     VOID_RATE,
     VOUCHER_STEPS,
 )
@@ -219,9 +220,11 @@ class Shopping(Agenda):
             return
         self.out.redemptions += 1
         m.points = receipt.balance.points
-        if self.rng.random() < VOID_RATE:  # the cashier takes it back (at the ledger's now)
+        if self.rng.random() < VOID_RATE:  # the cashier takes it back a few minutes later
+            # A void is stamped with the `now` it is given: the business time, so that it
+            # falls in the demo's period (and its month's settlement), not on the day it ran.
             voided, _ = self.ledger.redemptions.void(
-                store, cmd.redemption_no, f"pos:{store}", now_utc()
+                store, cmd.redemption_no, f"pos:{store}", at + VOID_AFTER
             )
             self.out.voids += 1
             m.points = voided.balance.points

@@ -39,8 +39,14 @@ def _pages(page: Page, demo: DemoServer, folder: Path) -> None:
     period = (chain_today() - timedelta(days=20)).strftime("%Y-%m")
     page.goto(f"{demo.url}/console/finance?period={period}")
     _shoot(page, folder, "finance")
+    last_month = (chain_today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    page.goto(f"{demo.url}/console/finance/close?period={last_month}")
+    _shoot(page, folder, "finance-close")
     page.goto(f"{demo.url}/console/language?to=en&back=/console/finance?period={period}")
     _shoot(page, folder, "finance-en")
+    sign_in(page, demo, "admin")
+    page.goto(f"{demo.url}/console/operations")
+    _shoot(page, folder, "operations-admin")
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,7 @@
 """The console in headless Chromium on a served demo chain, on both stores: customer service
 signs in, finds a member and reads why an accrual earned what it did; finance downloads the
-settlement CSV and its totals are the API's."""
+settlement CSV and its totals are the API's, reads who pays whom, and closes last month after a
+confirmation step (a second submit, from another tab, closes nothing twice)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,45 @@ def test_finance_downloads_the_settlement_csv_and_its_totals_are_the_apis(
     forbidden = page.goto(f"{demo.url}/console/members?card=000000000001")
     assert forbidden is not None and forbidden.status == 403
     expect(page.locator("header nav a")).to_have_count(2)  # finance and operations
+
+
+def who_pays(kind: str, difference_fen: int) -> str:
+    """What the finance page should say of a settlement row (written out, not the console's
+    own function)."""
+    amount = f"¥{abs(difference_fen) // 100:,}.{abs(difference_fen) % 100:02d}"
+    if kind == "direct":
+        return "直营店：内部核算，不付款"
+    if difference_fen > 0:
+        return f"门店付总部 {amount}"
+    return f"总部付门店 {amount}" if difference_fen < 0 else "无需结算"
+
+
+def test_finance_reads_who_pays_whom_and_closes_last_month_after_confirming_once(
+    page: Page, demo: DemoServer
+) -> None:
+    period = (chain_today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    with demo.api("finance") as api:
+        rows = api.get(f"/v1/settlements/{period}").json()["rows"]
+    assert rows, "the demo has last month's settlement"
+    sign_in(page, demo, "finance")
+    page.goto(f"{demo.url}/console/finance?period={period}")
+    expect(page.locator("#settlement h1")).to_contain_text("门店积分结算（加盟店与直营店）")
+    expect(page.locator("#settlement .badge")).to_have_text("未关账")
+    for row in rows:
+        expected = who_pays(row["kind"], row["difference_fen"])
+        expect(page.locator(f'tr[data-store="{row["store_id"]}"] td.who')).to_have_text(expected)
+
+    page.click("#close")  # the confirmation step, in two tabs: a double submit
+    expect(page.locator("#close-confirm h1")).to_contain_text(period)
+    other = page.context.new_page()
+    other.goto(page.url)
+    page.click("#confirm-close")
+    expect(page.locator(".flash")).to_contain_text(f"已关账 {period}")
+    expect(page.locator("#settlement .badge")).to_have_text("已关账")
+    other.click("#confirm-close")
+    expect(other.locator(".flash")).to_contain_text(f"{period} 已关账，未重复操作")
+    with demo.api("finance") as api:
+        closed = api.get(f"/v1/settlements/{period}").json()
+        replay = api.post(f"/v1/settlements/{period}/close")
+    assert closed["closed"] and replay.status_code == 200
+    assert replay.json()["closed_at"] == closed["closed_at"]

@@ -5,7 +5,7 @@ finance and operations pages show what the JSON API says."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,13 +150,99 @@ def test_the_finance_page_and_csv_match_the_api(client: Client, chain: Chain) ->
     assert client.get("/console/finance?period=2026-13").status_code == 422
 
 
-def test_the_operations_page_shows_each_projections_lag(client: Client, chain: Chain) -> None:
+def test_the_operations_page_shows_the_projection_lag_to_admins_only(
+    client: Client, chain: Chain
+) -> None:
     chain.standard()
     caught_up(client)
-    sign_in(client, chain.finance())
-    page = client.get("/console/operations")
+    for staff in (chain.finance(), chain.service()):
+        sign_in(client, staff)
+        page = client.get("/console/operations").text
+        assert 'id="analytics"' in page
+        assert "data-projection" not in page
+        assert "投影延迟" not in page and "日志最新位置" not in page
+    sign_in(client, {"Authorization": f"Bearer {ADMIN_KEY}"})
+    page = client.get("/console/operations").text
+    assert "投影延迟" in page and "日志最新位置" in page
     for name in ("history", "settlement", "members", "analytics"):
-        assert f'data-projection="{name}"' in page.text
+        assert f'data-projection="{name}"' in page
+
+
+def last_month_at_ten() -> tuple[str, str]:
+    """Last month (chain time) and an instant on its last day, 10:00."""
+    first = datetime.now(SHANGHAI).replace(day=1, hour=10, minute=0, second=0, microsecond=0)
+    at = first - timedelta(days=1)
+    return at.strftime("%Y-%m"), at.isoformat()
+
+
+def test_the_settlement_says_who_pays_whom_and_labels_direct_stores(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()  # S1 franchise, S2 direct
+    chain.enrol("M1", "S1")
+    chain.enrol("M2", "S2")
+    period, at = last_month_at_ten()
+    assert chain.sale("R1", member_id="M1", occurred_at=at).status_code == 201
+    assert chain.sale("R2", member_id="M2", store_id="S2", occurred_at=at).status_code == 201
+    caught_up(client)
+    rows = client.get(f"/v1/settlements/{period}", headers=chain.finance()).json()["rows"]
+    difference = {row["store_id"]: row["difference_fen"] for row in rows}
+    assert difference["S1"] > 0
+    sign_in(client, chain.finance())
+    page = client.get(f"/console/finance?period={period}").text
+    assert "门店积分结算（加盟店与直营店）" in page and "加盟店积分结算" not in page
+    shown = dict(re.findall(r'<tr data-store="(S\d)".*?<td class="who">([^<]*)</td>', page, re.S))
+    assert shown == {
+        "S1": f"门店付总部 ¥{difference['S1'] // 100}.{difference['S1'] % 100:02d}",
+        "S2": "直营店：内部核算，不付款",
+    }
+    assert '<tr data-store="S2" data-kind="direct">' in page
+
+
+def test_finance_closes_an_ended_month_after_confirming_and_a_double_submit_closes_once(
+    client: Client, chain: Chain
+) -> None:
+    chain.standard()
+    chain.enrol("M1")
+    period, at = last_month_at_ten()
+    assert chain.sale("R1", member_id="M1", occurred_at=at).status_code == 201
+    caught_up(client)
+    api = f"/v1/settlements/{period}"
+    sign_in(client, chain.finance())
+    page = client.get(f"/console/finance?period={period}").text
+    assert f'id="close" href="/console/finance/close?period={period}"' in page
+
+    confirm = client.get(f"/console/finance/close?period={period}")
+    assert confirm.status_code == 200 and 'id="confirm-close"' in confirm.text
+    assert (
+        client.get(api, headers=chain.finance()).json()["closed"] is False
+    )  # a look closes nothing
+    form = {"_csrf": csrf_of(confirm.text), "period": period}
+    assert client.post("/console/finance/close", data=form | {"_csrf": "forged"}).status_code == 403
+    assert client.get(api, headers=chain.finance()).json()["closed"] is False
+
+    first = client.post("/console/finance/close", data=form)  # 303 to the finance page, followed
+    assert first.status_code == 200 and f"已关账 {period}" in first.text
+    closed = client.get(api, headers=chain.finance()).json()
+    assert closed["closed"] and 'id="closed-at"' in first.text and 'id="close"' not in first.text
+    again = client.post("/console/finance/close", data=form)  # the double submit
+    assert f"{period} 已关账，未重复操作" in again.text
+    replay = client.post(f"{api}/close", headers=chain.finance())  # the same command: a replay
+    assert replay.status_code == 200 and replay.json()["closed_at"] == closed["closed_at"]
+
+    this_month = datetime.now(SHANGHAI).strftime("%Y-%m")
+    assert 'id="close"' not in client.get(f"/console/finance?period={this_month}").text
+    early = client.post("/console/finance/close", data=form | {"period": this_month})
+    assert "未完成" in early.text and "has not ended" in early.text
+    assert (
+        client.get(f"/v1/settlements/{this_month}", headers=chain.finance()).json()["closed"]
+        is False
+    )
+
+    sign_in(client, chain.service())
+    token = csrf_of(client.get("/console/members").text)
+    refused = client.post("/console/finance/close", data={"_csrf": token, "period": period})
+    assert refused.status_code == 403
 
 
 def test_the_operations_page_shows_analytics_per_store_as_the_api_does(
@@ -188,7 +274,7 @@ def test_english_labels_on_request(client: Client, chain: Chain) -> None:
     chain.standard()
     sign_in(client, chain.finance())
     client.get("/console/language?to=en&back=/console/finance")
-    assert "Franchise settlement" in client.get("/console/finance").text
+    assert "Store settlement (franchise and direct)" in client.get("/console/finance").text
     away = client.get("/console/language?to=en&back=//evil.example", follow_redirects=False)
     assert away.headers["location"] == "/console"
 

@@ -28,6 +28,7 @@ from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
 
 pytestmark = pytest.mark.integration
 DEMO = ["demo", "--stores", "3", "--members", "20", "--days", "45", "--seed", "5"]
+DEMO += ["--start", "2025-01-01"]  # so that PERIOD is its first month
 PERIOD = "2025-01"  # the demo's first month
 ACCRUED = "ledger.member:PointsAccrued"
 

@@ -135,3 +135,25 @@ def test_the_operations_page_draws_the_analytics_table_in_its_block() -> None:
     assert "<th>active_members</th>" in html  # a column without a label shows its field name
     assert "Nothing was sold" not in html
     assert "Nothing was sold" in template.render(**shared, analytics=None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "difference_fen", "zh", "en"),
+    [
+        ("franchise", 391, "门店付总部 ¥3.91", "store pays HQ ¥3.91"),
+        ("franchise", -1250, "总部付门店 ¥12.50", "HQ pays the store ¥12.50"),
+        ("franchise", 0, "无需结算", "nothing to settle"),
+        (
+            "direct",
+            391,
+            "直营店：内部核算，不付款",
+            "direct store: internal accounting, no payment",
+        ),
+        ("direct", -5, "直营店：内部核算，不付款", "direct store: internal accounting, no payment"),
+    ],
+)
+def test_a_settlement_row_says_who_pays_whom(
+    kind: str, difference_fen: int, zh: str, en: str
+) -> None:
+    assert text.who_pays(kind, difference_fen, "zh-CN") == zh
+    assert text.who_pays(kind, difference_fen, "en") == en
