@@ -24,6 +24,7 @@ SERVICES = (
     "sales",
     "redemptions",
     "stored_value",
+    "bonuses",
     "runs",
     "settlement",
 )

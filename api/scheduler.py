@@ -1,7 +1,10 @@
-"""`ledger serve --expire-daily`: the service runs the expiry run itself, at 00:05 chain time.
+"""The daily scheduler (`ledger serve --expire-daily`, on by default when LEDGER_ENV=production):
+at 00:05 chain time each day the service runs the expiry run, and, on the day after the rule
+set's tier-review date (1 January for `review: {month: 12, day: 31}`), the tier review as of
+00:00 that day (SPEC 2.2, 2.5).
 
-Off by default: production usually schedules `ledger expire` from cron instead. Several
-workers or processes may all run it; the run is idempotent, so the later ones expire nothing.
+Several workers or processes may all run it; both runs are idempotent, so the later ones change
+nothing (a second review finds every member at their level already).
 """
 
 from __future__ import annotations
@@ -17,16 +20,50 @@ import structlog
 
 from ledger.domain.errors import LedgerError
 from ledger.policies.chaintime import next_daily
+from ledger.policies.tiers import review_due
 from ledger.services.runs import RunResult, RunsService
 from projections.queries import Queries
 
 RUN_AT = time(0, 5)
+OPERATOR = "scheduler:expire-daily"
 log = structlog.get_logger("api.scheduler")
 
 
 def _expire(runs: RunsService, queries: Queries, now: datetime) -> RunResult:
     due = queries.due_members(now)
-    return runs.expire(now, "scheduler:expire-daily", now, members=due)
+    return runs.expire(now, OPERATOR, now, members=due)
+
+
+def review_if_due(runs: RunsService, now: datetime) -> RunResult | None:
+    """The tier review as of 00:00 today (chain time), if yesterday was the review date of the
+    rule set in force now; None on every other day."""
+    version = runs.rules.at(now)
+    if version is None:
+        return None
+    as_of = review_due(version.rules, now.astimezone(version.rules.zone).date())
+    if as_of is None:
+        return None
+    return runs.review_tiers(as_of, OPERATOR, now)
+
+
+def _daily(runs: RunsService, queries: Queries, now: datetime) -> None:
+    expired = _expire(runs, queries, now)
+    log.info(
+        "expiry run",
+        as_of=now.isoformat(),
+        lots_expired=expired.lots_expired,
+        points_expired=expired.points_expired,
+    )
+    reviewed = review_if_due(runs, now)
+    if reviewed is not None:
+        log.info(
+            "tier review",
+            as_of=reviewed.as_of.isoformat(),
+            members_reviewed=reviewed.members_reviewed,
+            downgraded=reviewed.downgraded,
+            upgraded=reviewed.upgraded,
+            skipped=reviewed.skipped,
+        )
 
 
 async def expire_daily(
@@ -38,13 +75,6 @@ async def expire_daily(
         await asyncio.sleep((due - now).total_seconds())
         now = clock()
         try:
-            result = await anyio.to_thread.run_sync(functools.partial(_expire, runs, queries, now))
+            await anyio.to_thread.run_sync(functools.partial(_daily, runs, queries, now))
         except LedgerError as e:  # the store is down: say so, and try again tomorrow
-            log.exception("expiry run failed", error=e.detail)
-            continue
-        log.info(
-            "expiry run",
-            as_of=now.isoformat(),
-            lots_expired=result.lots_expired,
-            points_expired=result.points_expired,
-        )
+            log.exception("daily run failed", error=e.detail)

@@ -701,12 +701,10 @@ class Chain:
             return Voucher(points=steps[-1] if rng.random() < 0.5 else rng.choice(steps), **common)
         gifts = [g for g in GIFTS if g[1] <= points]
         if kind == "gift" and gifts:
-            sku, cost, fen = rng.choice(gifts)
-            return Gift(points=cost, gift_sku=sku, cost_fen=fen, **common)
+            return Gift(sku=rng.choice(gifts)[0], **common)  # the catalogue fixes its cost
         offers = [e for e in EXCHANGES if e[1] <= points]
         if kind == "exchange" and offers:
-            sku, cost, cash, fen = rng.choice(offers)
-            return Exchange(points=cost, sku=sku, cash_price_fen=cash, cost_fen=fen, **common)
+            return Exchange(sku=rng.choice(offers)[0], **common)
         return None
 
     def redeem(self, m: _M, store_id: str, total_fen: int, at: datetime) -> None:
@@ -898,7 +896,7 @@ class Chain:
         version = self.version_at(as_of)
         for m in self.members:
             if m.state is not None:
-                change = tierreview.review(m.state, version, as_of, SCHEDULER)
+                change, _ = tierreview.review(m.state, version, as_of, SCHEDULER)
                 if change is not None:
                     self.emit([change], at, m)
                     self.counts.tier_changes += 1

@@ -16,6 +16,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.infrastructure.vault import MemberKeys
 from ledger.services.access import AccessService
+from ledger.services.bonuses import BonusesService
 from ledger.services.core import LedgerCore
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
@@ -47,6 +48,7 @@ class Ledger:
         self.sales = SalesService(self.core, self.rules, self.access)
         self.redemptions = RedemptionsService(self.core, self.rules, self.access)
         self.stored_value = StoredValueService(self.core, self.rules, self.access)
+        self.bonuses = BonusesService(self.core, self.rules, self.access)
         self.runs = RunsService(self.core, self.rules)
         self.settlement = SettlementService(self.core)
 

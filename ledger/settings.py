@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             master_key=_master_key(env),
             max_body_bytes=int(env.get("LEDGER_MAX_BODY_BYTES", 256 * 1024)),
             member_cache_size=int(env.get("LEDGER_MEMBER_CACHE_SIZE", 10_000)),
-            expire_daily=env.get("LEDGER_EXPIRE_DAILY", "").lower() in ("1", "true", "yes"),
+            expire_daily=_expire_daily(env),
             run_projections=env.get("LEDGER_PROJECTIONS", "inline").lower() != "off",
             ready_max_lag=_count(env, "LEDGER_READY_MAX_LAG", 10_000),
             rate_limit_pos=_count(env, "LEDGER_RATE_LIMIT_POS", 50),
@@ -67,6 +67,14 @@ def _count(env: dict[str, str], variable: str, default: int) -> int:
     if value < 0:
         raise ConfigError(f"{variable} must be a whole number, 0 or more")
     return value
+
+
+def _expire_daily(env: dict[str, str]) -> bool:
+    """LEDGER_EXPIRE_DAILY if set; otherwise on in production, off elsewhere (SPEC 2.5)."""
+    value = env.get("LEDGER_EXPIRE_DAILY", "").strip().lower()
+    if value:
+        return value in ("1", "true", "yes", "on")
+    return env.get("LEDGER_ENV", "development").lower() == "production"
 
 
 def parse_master_key(text: str, variable: str) -> bytes:

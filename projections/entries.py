@@ -5,17 +5,21 @@ holds are reservations, not movements, so they move nothing); `balance_after` is
 sum the history projection keeps. Everything else a customer-service agent needs to answer
 "why do I have this many points?" is in `explanation` and `detail`: the rule version and the
 per-line breakdown of an accrual, the lots a redemption consumed, the reason, ticket and
-operator of an adjustment.
+operator of an adjustment. A refund's entry says which lines were refunded, at which
+multipliers, and how the points reversed were computed; lots are named by what created them
+("the lot of receipt R1"), which the history view tells `entry_for` (`named_lots` says which).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
 from ledger.domain.member import (
+    BonusGranted,
     MemberEnrolled,
     MemberErased,
     MemberEvent,
@@ -32,6 +36,7 @@ from ledger.domain.member import (
     TierChanged,
 )
 from ledger.policies.lots import LotTake
+from ledger.policies.valuation import RefundedLine
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,8 +96,21 @@ def _entry(
     )
 
 
-def _lots(takes: list[LotTake]) -> str:
-    return ", ".join(f"{t.points} from lot {t.lot_id}" for t in takes) or "no lot"
+def _lot_name(lot_id: int, names: Mapping[int, str]) -> str:
+    return f"the lot of {names[lot_id]}" if lot_id in names else f"lot {lot_id}"
+
+
+def _lots(takes: list[LotTake], names: Mapping[int, str]) -> str:
+    return ", ".join(f"{t.points} from {_lot_name(t.lot_id, names)}" for t in takes) or "no lot"
+
+
+def named_lots(event: MemberEvent) -> list[int]:
+    """The lots an event's entry names (those it takes from, restores to or expires)."""
+    takes = getattr(event, "takes", None) or getattr(event, "restores", None) or []
+    ids = [t.lot_id for t in takes]
+    if isinstance(event, PointsExpired):
+        ids.append(event.lot_id)
+    return ids
 
 
 def _accrued(e: PointsAccrued) -> Entry:
@@ -114,23 +132,82 @@ def _accrued(e: PointsAccrued) -> Entry:
     )
 
 
-def _reversed(e: PointsReversed) -> Entry:
+def _line(line: RefundedLine) -> str:
+    insured = ""
+    if line.insured_fen:
+        insured = f", uninsured share {line.amount_fen - line.insured_fen}/{line.amount_fen}"
+    return (
+        f"line {line.line_no} {line.sku}: {line.refunded_fen} fen refunded{insured} "
+        f"×{line.multiplier} ({line.reason})"
+    )
+
+
+def _reversed(e: PointsReversed, names: Mapping[int, str]) -> Entry:
+    how = f"the sale's own valuation (rule set v{e.rule_version})"
+    if e.lines and e.worth_points is not None:
+        how = (
+            f"{'; '.join(_line(line) for line in e.lines)}; receipt ×{e.receipt_multiplier}, "
+            f"rule set v{e.rule_version}: all refunded so far is worth {e.worth_points} points, "
+            f"{e.reversed_before} reversed before"
+        )
     explanation = (
-        f"refund {e.reference} of receipt {e.receipt_no}: {e.points} points reversed with the "
-        f"sale's own valuation (rule set v{e.rule_version}); taken {_lots(e.takes)}"
+        f"refund {e.reference} of receipt {e.receipt_no}: {e.points} points reversed — {how}; "
+        f"taken {_lots(e.takes, names)}"
     )
     if e.debt_added:
         explanation += f"; {e.debt_added} points already spent are owed (debt)"
+    breakdown = [
+        {
+            "line_no": line.line_no,
+            "sku": line.sku,
+            "category": line.category,
+            "amount_fen": line.refunded_fen,
+            "multiplier": str(line.multiplier),
+            "basis": line.basis,
+            "reason": line.reason,
+            "line_amount_fen": line.amount_fen,
+            "insured_fen": line.insured_fen,
+        }
+        for line in e.lines
+    ]
     return _entry(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
         explanation=explanation,
+        breakdown=breakdown or None,
         detail={
             "receipt_no": e.receipt_no,
             "takes": msgspec.to_builtins(e.takes),
+            "lots": [_lot_name(t.lot_id, names) for t in e.takes],
             "debt_added": e.debt_added,
             "spend_reversed_fen": e.spend_fen,
+            "worth_points": e.worth_points,
+            "reversed_before": e.reversed_before,
+        },
+    )
+
+
+def _bonus(e: BonusGranted) -> Entry:
+    payer = "headquarters" if e.cost_to == "hq" else f"store {e.store_id}"
+    explanation = f"{e.code} bonus {e.reference}: {e.points} points (cost to {payer})"
+    if e.referred_member_id:
+        explanation += f" for referring member {e.referred_member_id}"
+    if e.debt_paid:
+        explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
+    if e.lot is not None and e.lot.expires_at is not None:
+        explanation += f"; expires at {e.lot.expires_at.isoformat()}"
+    return _entry(
+        e,
+        points_delta=e.points,
+        rule_version=e.rule_version,
+        explanation=explanation + f" under rule set v{e.rule_version}",
+        detail={
+            "code": e.code,
+            "cost_to": e.cost_to,
+            "referred_member_id": e.referred_member_id,
+            "debt_paid": e.debt_paid,
+            "lot": msgspec.to_builtins(e.lot) if e.lot else None,
         },
     )
 
@@ -148,7 +225,7 @@ def _held(e: PointsHeld) -> Entry:
     )
 
 
-def _redeemed(e: PointsRedeemed) -> Entry:
+def _redeemed(e: PointsRedeemed, names: Mapping[int, str]) -> Entry:
     how = "captured hold" if e.captured_hold else "redemption"
     return _entry(
         e,
@@ -156,7 +233,8 @@ def _redeemed(e: PointsRedeemed) -> Entry:
         rule_version=e.rule_version,
         explanation=(
             f"{e.kind} {how} {e.reference}: {e.points} points for {e.value_fen} fen "
-            f"(cost to the chain {e.cost_fen} fen), taken {_lots(e.takes)} (earliest expiry first)"
+            f"(cost to the chain {e.cost_fen} fen), taken {_lots(e.takes, names)} "
+            "(earliest expiry first)"
         ),
         detail={
             "kind": e.kind,
@@ -168,14 +246,14 @@ def _redeemed(e: PointsRedeemed) -> Entry:
     )
 
 
-def _voided(e: RedemptionVoided) -> Entry:
+def _voided(e: RedemptionVoided, names: Mapping[int, str]) -> Entry:
     back = sum(t.points for t in e.restores) + e.debt_removed
     if e.released_hold:
         explanation = f"hold {e.reference} voided: {e.released_hold} reserved points released"
     else:
         explanation = (
             f"redemption {e.reference} voided: {back} points back, "
-            f"{_lots(e.restores)} with their original expiry"
+            f"{_lots(e.restores, names)} with their original expiry"
         )
     return _entry(
         e,
@@ -190,14 +268,14 @@ def _voided(e: RedemptionVoided) -> Entry:
     )
 
 
-def _converted(e: PointsConverted) -> Entry:
+def _converted(e: PointsConverted, names: Mapping[int, str]) -> Entry:
     return _entry(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
         explanation=(
             f"conversion {e.reference}: {e.points} points became {e.credited_fen} fen of "
-            f"stored value, taken {_lots(e.takes)}"
+            f"stored value, taken {_lots(e.takes, names)}"
         ),
         detail={"credited_fen": e.credited_fen, "takes": msgspec.to_builtins(e.takes)},
     )
@@ -214,26 +292,28 @@ def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
     )
 
 
-def _expired(e: PointsExpired) -> Entry:
+def _expired(e: PointsExpired, names: Mapping[int, str]) -> Entry:
+    lot = _lot_name(e.lot_id, names) if e.lot_id in names else f"lot {e.lot_id} ({e.lot_reference})"
     return _entry(
         e,
         reference=e.lot_reference,
         points_delta=-e.points,
         explanation=(
-            f"{e.points} points of lot {e.lot_id} ({e.lot_reference}) expired at "
+            f"{e.points} points of {lot} expired at "
             f"{e.occurred_at.isoformat()} (expiry run as of {e.run_as_of.isoformat()})"
         ),
         detail={"lot_id": e.lot_id, "run_as_of": e.run_as_of.isoformat()},
     )
 
 
-def _adjusted(e: PointsAdjusted) -> Entry:
+def _adjusted(e: PointsAdjusted, names: Mapping[int, str]) -> Entry:
     direction = "credit" if e.points > 0 else "debit"
+    taken = f"; taken {_lots(e.takes, names)}" if e.takes else ""
     return _entry(
         e,
         points_delta=e.points,
         explanation=f"customer-service {direction} of {abs(e.points)} points: {e.reason} "
-        f"(ticket {e.ticket})",
+        f"(ticket {e.ticket}){taken}",
         detail={
             "reason": e.reason,
             "ticket": e.ticket,
@@ -269,21 +349,29 @@ def _erased(e: MemberErased) -> Entry:
     )
 
 
-def entry_for(event: MemberEvent) -> Entry:
-    """The history entry of a member event (every member event has one)."""
+def entry_for(event: MemberEvent, names: Mapping[int, str] | None = None) -> Entry:
+    """The history entry of a member event (every member event has one); `names` tells what
+    created the lots it names (`named_lots`)."""
+    lots = names or {}
+    named: dict[type[Any], Any] = {
+        PointsReversed: _reversed,
+        PointsRedeemed: _redeemed,
+        RedemptionVoided: _voided,
+        PointsConverted: _converted,
+        PointsExpired: _expired,
+        PointsAdjusted: _adjusted,
+    }
+    if type(event) in named:
+        named_entry: Entry = named[type(event)](event, lots)
+        return named_entry
     makers: dict[type[Any], Any] = {
         MemberEnrolled: _enrolled,
         MemberErased: _erased,
         PointsAccrued: _accrued,
-        PointsReversed: _reversed,
+        BonusGranted: _bonus,
         PointsHeld: _held,
-        PointsRedeemed: _redeemed,
-        RedemptionVoided: _voided,
-        PointsConverted: _converted,
         StoredValueCredited: _stored_value,
         StoredValueDebited: _stored_value,
-        PointsExpired: _expired,
-        PointsAdjusted: _adjusted,
         TierChanged: _tier,
     }
     maker = makers.get(type(event))

@@ -1,9 +1,12 @@
-"""The audit trail: every member event as an explained history entry with the balance after it.
+"""The audit trail: every member event as an explained history entry with the balance after it,
+and the moves of points in lots, debt and stored value that the liability sums (SPEC 2.7).
 
 The projection follows the ledger's log with eventsourcing's `ProjectionRunner`; the view
-writes an entry, the member's running balance and the tracking position in one transaction,
-so an event is applied exactly once however the process stops and restarts. The SQL is
-written once (`projections/sqlview.py`) for both stores.
+writes an entry, the member's running balance, the event's moves (`projections.liability`) and
+the tracking position in one transaction, so an event is applied exactly once however the
+process stops and restarts. Lots are described once (what their reference numbers, earned and
+due when, under which rule version), which also names them in later entries ("the lot of
+receipt R1"). The SQL is written once (`projections/sqlview.py`) for both stores.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import msgspec
 from eventsourcing.persistence import Tracking
 
 from ledger.domain.member import MemberEvent
-from projections.entries import Entry, entry_for
+from projections import liability
+from projections.entries import Entry, entry_for, named_lots
+from projections.liability import NewLot
 from projections.sqlview import (
+    Cursor,
     PostgresSqlView,
     SQLiteSqlView,
     SqlView,
@@ -52,12 +58,15 @@ class BalanceStep(msgspec.Struct, frozen=True, kw_only=True):
     balance: int
 
 
-class Liability(msgspec.Struct, frozen=True, kw_only=True):
-    points: int  # Σ over members of their positive balance (a member in debt owes, not is owed)
-    members: int  # members with a positive balance
+class Outstanding(msgspec.Struct, frozen=True, kw_only=True):
+    """What the liability values: each member's sums of moves by lot, and the lots' descriptions."""
+
+    balances: dict[str, dict[int, int]]
+    lots: dict[tuple[str, int], NewLot]
 
 
 BALANCES_KEPT = 200_000  # members whose running balance the writer keeps in memory
+NAMES_KEPT = 500_000  # lot names the writer keeps in memory
 _entry_encoder = msgspec.json.Encoder()
 _entry_decoder = msgspec.json.Decoder(Entry)
 
@@ -73,45 +82,107 @@ class HistoryView(SqlView):
             indexes=["member_id, reference", "occurred_at"],
         ),
         "balances": Table("member_id TEXT, points BIGINT", key="member_id"),
+        "lots": Table(
+            "member_id TEXT, lot_id BIGINT, kind TEXT, reference TEXT, earned_at TEXT, "
+            "expires_at TEXT, rule_version INTEGER",
+            key="member_id, lot_id",
+        ),
+        "moves": Table(
+            "member_id TEXT, seq BIGINT, lot_id BIGINT, occurred_at TEXT, amount BIGINT",
+            key="member_id, seq, lot_id",
+            indexes=["occurred_at"],
+        ),
     }
 
-    def record(self, member_uuid: str, entry: Entry, tracking: Tracking) -> None:
-        """Append an entry (with the member's new balance) and the tracking, atomically."""
-        balances: dict[str, int] = self.memo().setdefault("balances", {})
+    def apply(self, event: MemberEvent, tracking: Tracking) -> None:
+        """An event's entry (its lots named), its moves and its new lot, atomically."""
+        member_uuid = str(event.originator_id)
         with self.transaction() as cursor:
-            balance = balances.get(member_uuid)
-            if balance is None and self.memo_is_whole():
-                balance = 0  # a member the rebuilt view has not seen yet
-            elif balance is None:
-                cursor.execute("SELECT points FROM {balances} WHERE member_id = ?", (member_uuid,))
-                row = cursor.one()
-                balance = row[0] if row else 0
-            balance += entry.points_delta
-            cursor.write(
-                "INSERT INTO {entries} (member_id, seq, type, occurred_at, store_id, reference, "
-                "points_delta, balance_after, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    member_uuid,
-                    tracking.notification_id,
-                    entry.type,
-                    utc_text(entry.occurred_at),
-                    entry.store_id,
-                    entry.reference,
-                    entry.points_delta,
-                    balance,
-                    _entry_encoder.encode(entry).decode(),
-                ),
+            names = self._names_of(cursor, member_uuid, named_lots(event))
+            entry = entry_for(event, names)
+            lot = liability.new_lot(event)
+            if lot is not None:
+                cursor.write(
+                    "INSERT INTO {lots} (member_id, lot_id, kind, reference, earned_at, "
+                    "expires_at, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        member_uuid,
+                        lot.lot_id,
+                        lot.kind,
+                        lot.reference,
+                        utc_text(lot.earned_at),
+                        utc_text(lot.expires_at) if lot.expires_at else None,
+                        lot.rule_version,
+                    ),
+                )
+                self._remember_name(member_uuid, lot.lot_id, f"{lot.kind} {lot.reference}")
+            occurred_at = utc_text(entry.occurred_at)
+            for lot_id, amount in liability.moves(event).items():
+                cursor.write(
+                    "INSERT INTO {moves} (member_id, seq, lot_id, occurred_at, amount) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (member_uuid, tracking.notification_id, lot_id, occurred_at, amount),
+                )
+            self._record(cursor, member_uuid, entry, tracking)
+
+    def _names_of(self, cursor: Cursor, member_uuid: str, lot_ids: list[int]) -> dict[int, str]:
+        """What the member's lots are called: the kind and number of what created each."""
+        names: dict[tuple[str, int], str] = self.memo().setdefault("names", {})
+        missing = [i for i in lot_ids if (member_uuid, i) not in names]
+        if missing and not self.memo_is_whole():
+            marks = ", ".join("?" for _ in missing)
+            cursor.execute(
+                "SELECT lot_id, kind, reference FROM {lots} "
+                f"WHERE member_id = ? AND lot_id IN ({marks})",
+                [member_uuid, *missing],
             )
-            cursor.write(
-                "INSERT INTO {balances} (member_id, points) VALUES (?, ?) "
-                "ON CONFLICT (member_id) DO UPDATE SET points = excluded.points",
-                (member_uuid, balance),
-            )
-            cursor.track(tracking)
-            if len(balances) >= BALANCES_KEPT:
-                balances.clear()
-                self.memo_is_partial()
-            balances[member_uuid] = balance
+            for lot_id, kind, reference in cursor.all():
+                self._remember_name(member_uuid, int(lot_id), f"{kind} {reference}")
+        return {i: names[(member_uuid, i)] for i in lot_ids if (member_uuid, i) in names}
+
+    def _remember_name(self, member_uuid: str, lot_id: int, name: str) -> None:
+        names: dict[tuple[str, int], str] = self.memo().setdefault("names", {})
+        if len(names) >= NAMES_KEPT:
+            names.clear()
+            self.memo_is_partial()
+        names[(member_uuid, lot_id)] = name
+
+    def _record(self, cursor: Cursor, member_uuid: str, entry: Entry, tracking: Tracking) -> None:
+        """Append an entry (with the member's new balance) and the tracking."""
+        balances: dict[str, int] = self.memo().setdefault("balances", {})
+        balance = balances.get(member_uuid)
+        if balance is None and self.memo_is_whole():
+            balance = 0  # a member the rebuilt view has not seen yet
+        elif balance is None:
+            cursor.execute("SELECT points FROM {balances} WHERE member_id = ?", (member_uuid,))
+            row = cursor.one()
+            balance = row[0] if row else 0
+        balance += entry.points_delta
+        cursor.write(
+            "INSERT INTO {entries} (member_id, seq, type, occurred_at, store_id, reference, "
+            "points_delta, balance_after, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                member_uuid,
+                tracking.notification_id,
+                entry.type,
+                utc_text(entry.occurred_at),
+                entry.store_id,
+                entry.reference,
+                entry.points_delta,
+                balance,
+                _entry_encoder.encode(entry).decode(),
+            ),
+        )
+        cursor.write(
+            "INSERT INTO {balances} (member_id, points) VALUES (?, ?) "
+            "ON CONFLICT (member_id) DO UPDATE SET points = excluded.points",
+            (member_uuid, balance),
+        )
+        cursor.track(tracking)
+        if len(balances) >= BALANCES_KEPT:
+            balances.clear()
+            self.memo_is_partial()
+        balances[member_uuid] = balance
 
     def entries(self, query: HistoryQuery) -> list[HistoryEntry]:
         """Newest first."""
@@ -139,18 +210,35 @@ class HistoryView(SqlView):
             )
             return [self._row(seq, after, body) for seq, after, body in cursor.all()]
 
-    def liability(self, as_of: datetime) -> Liability:
-        """Outstanding points at business time `as_of`: each member's balance then (the sum of
-        their entries up to it, in whatever order they were recorded), positive ones only."""
+    def outstanding(self, as_of: datetime) -> Outstanding:
+        """Each member's lots, debt and stored value at business time `as_of` (the sums of their
+        moves up to it, in whatever order they were recorded), and the lots' descriptions."""
+        balances: dict[str, dict[int, int]] = {}
+        lots: dict[tuple[str, int], NewLot] = {}
         with self.transaction(commit=False) as cursor:
             cursor.execute(
-                "SELECT COALESCE(SUM(points), 0), COUNT(*) FROM (SELECT member_id, "
-                "SUM(points_delta) AS points FROM {entries} WHERE occurred_at <= ? "
-                "GROUP BY member_id) AS balances WHERE points > 0",
+                "SELECT member_id, lot_id, SUM(amount) AS amount FROM {moves} "
+                "WHERE occurred_at <= ? GROUP BY member_id, lot_id",
                 (utc_text(as_of),),
             )
-            row = cursor.one()
-        return Liability(points=int(row[0]) if row else 0, members=int(row[1]) if row else 0)
+            for member, lot_id, amount in cursor.all():
+                if int(amount):
+                    balances.setdefault(str(member), {})[int(lot_id)] = int(amount)
+            cursor.execute(
+                "SELECT member_id, lot_id, kind, reference, earned_at, expires_at, rule_version "
+                "FROM {lots} WHERE earned_at <= ?",
+                (utc_text(as_of),),
+            )
+            for member, lot_id, kind, reference, earned, expires, version in cursor.all():
+                lots[(str(member), int(lot_id))] = NewLot(
+                    lot_id=int(lot_id),
+                    kind=str(kind),
+                    reference=str(reference),
+                    earned_at=datetime.fromisoformat(earned),
+                    expires_at=datetime.fromisoformat(expires) if expires else None,
+                    rule_version=None if version is None else int(version),
+                )
+        return Outstanding(balances=balances, lots=lots)
 
     def balance_steps(self, member: str, limit: int) -> list[BalanceStep]:
         """The balance after each of the member's last `limit` entries by business time
@@ -199,4 +287,4 @@ class HistoryProjection(ViewProjection[HistoryView]):
 
     @handles(*all_subclasses(MemberEvent))
     def _on_member_event(self, e: MemberEvent, tracking: Tracking) -> None:
-        self.view.record(str(e.originator_id), entry_for(e), tracking)
+        self.view.apply(e, tracking)

@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import Tracking
 
 from ledger.domain.cards import CardRange, CardsDispatched, card_range
 from ledger.domain.member import (
+    BonusGranted,
     MemberEnrolled,
     PointsAccrued,
     PointsAdjusted,
@@ -28,6 +30,7 @@ from ledger.domain.member import (
     RedemptionVoided,
 )
 from ledger.domain.rulebook import RuleSetPublished
+from ledger.domain.settlement import DEFAULT_ZONE
 from ledger.policies.chaintime import month_of
 from ledger.policies.lots import Lot, LotTake
 from projections.chainzone import CHAIN_TABLE, ChainZoneView
@@ -195,7 +198,8 @@ class MembersView(ChainZoneView):
         offset: int = 0,
         limit: int = 100,
     ) -> list[ExpiringMember]:
-        """Members with points expiring after `now` and by `until`, soonest first."""
+        """Members with points expiring after `now` and by `until`, soonest first; the instants
+        in the chain's time zone (a reminder names the chain's day, SPEC 2.5)."""
         where = "l.remaining > 0 AND l.expires_at > ? AND l.expires_at <= ?"
         params: list[Any] = [utc_text(now), utc_text(until)]
         if store_id is not None:
@@ -210,12 +214,15 @@ class MembersView(ChainZoneView):
                 [*params, limit, offset],
             )
             rows = cursor.all()
+            cursor.execute("SELECT value FROM {chain} WHERE name = 'zone'")
+            found = cursor.one()
+        zone = ZoneInfo(str(found[0]) if found else DEFAULT_ZONE)
         return [
             ExpiringMember(
                 member_id=r[0],
                 store_id=r[1],
                 points=int(r[2]),
-                first_expires_at=datetime.fromisoformat(r[3]),
+                first_expires_at=datetime.fromisoformat(r[3]).astimezone(zone),
             )
             for r in rows
         ]
@@ -279,6 +286,10 @@ class MembersProjection(ViewProjection[MembersView]):
 
     @handles(PointsAccrued)
     def _on_pointsaccrued(self, e: PointsAccrued, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, new=e.lot)
+
+    @handles(BonusGranted)
+    def _on_bonusgranted(self, e: BonusGranted, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, new=e.lot)
 
     @handles(PointsAdjusted)

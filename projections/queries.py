@@ -12,6 +12,7 @@ import csv
 import io
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 import msgspec
@@ -21,11 +22,13 @@ from ledger.application import Ledger
 from ledger.domain.commands import Identifier, checked
 from ledger.domain.errors import InvalidInput
 from ledger.domain.settlement import check_period, next_period
+from projections import liability
 from projections.analytics_report import AnalyticsReport
 from projections.history import BalanceStep, HistoryEntry, HistoryQuery
+from projections.liability import NewLot, VersionValue
 from projections.members import CardStock, ExpiringMember
 from projections.runtime import Projections
-from projections.settlement import MonthPoints, SettlementReport, fen
+from projections.settlement import MonthPoints, SettlementReport
 from projections.sqlview import TRACKED_APPLICATION
 
 HISTORY_LIMIT_MAX = 200
@@ -56,9 +59,11 @@ class LiabilityReport(msgspec.Struct, frozen=True, kw_only=True):
     as_of: datetime
     points: int  # outstanding: Σ of each member's positive balance then (pending included)
     members: int
-    rule_version: int | None
-    cost_per_point_fen: str | None  # a decimal, as text
-    value_fen: int  # points × cost per point, rounded half-up
+    rule_version: int | None  # in force at as_of
+    cost_per_point_fen: str | None  # its cost per point, a decimal as text
+    value_fen: int  # Σ lot × its own rule version's cost per point, rounded half-up once
+    stored_value_fen: int  # outstanding stored value
+    by_version: list[VersionValue]  # the outstanding points and their value per rule version
 
 
 class ExpiringPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +94,7 @@ SETTLEMENT_COLUMNS = (
     "points_issued",
     "fee_due_fen",
     "redemption_cost_fen",
+    "stored_value_cost_fen",
     "difference_fen",
     "late",
     "points_redeemed",
@@ -132,21 +138,32 @@ class Queries:
         return self.projections.settlement.report(check_period(period))
 
     def liability(self, as_of: datetime) -> LiabilityReport:
+        """The points liability at business time `as_of` (SPEC 2.7): each outstanding lot at
+        the cost per point of the rule version it was earned under, and the stored value."""
         _aware(as_of, "as_of")
-        outstanding = self.projections.history.liability(as_of)
-        version = self.ledger.rules.at(as_of)
-        cost = (
-            version.rules.settlement.cost_per_point_fen
-            if version and version.rules.settlement
-            else None
-        )
+        outstanding = self.projections.history.outstanding(as_of)
+        rules = self.ledger.rules
+
+        def cost_of(lot: NewLot) -> tuple[int | None, Decimal | None]:
+            version = rules.numbered(lot.rule_version) if lot.rule_version else None
+            version = version or rules.at_or_first(lot.earned_at)
+            if version is None:
+                return None, None
+            settlement = version.rules.settlement
+            return version.version, settlement.cost_per_point_fen if settlement else None
+
+        figures = liability.value(outstanding.balances, outstanding.lots, cost_of)
+        version = rules.at(as_of)
+        settlement = version.rules.settlement if version else None
         return LiabilityReport(
             as_of=as_of,
-            points=outstanding.points,
-            members=outstanding.members,
+            points=figures.points,
+            members=figures.members,
             rule_version=version.version if version else None,
-            cost_per_point_fen=str(cost) if cost is not None else None,
-            value_fen=fen(outstanding.points * cost) if cost is not None else 0,
+            cost_per_point_fen=str(settlement.cost_per_point_fen) if settlement else None,
+            value_fen=figures.value_fen,
+            stored_value_fen=figures.stored_value_fen,
+            by_version=figures.by_version,
         )
 
     def expiring(

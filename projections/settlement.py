@@ -1,9 +1,12 @@
 """Franchise settlement by the average-cost method (SPEC 2.7), per month and store.
 
-A store owes headquarters a fee for the points it issues (net of refunds), at the
-`cost_per_point_fen` of the rule version each sale was valued with; headquarters owes a store
-the cost of the redemptions it honours (net of voids). The fee is kept exact (a decimal sum)
-and rounded half-up once per store-month. Every figure comes from the log: rule versions and
+A store owes headquarters a fee for the points it issues (net of refunds; its own bonuses
+included), at the `cost_per_point_fen` of the rule version each sale was valued with;
+headquarters owes a store the cost of the redemptions it honours (net of voids) and the stored
+value spent there (payments net of their refunds: goods handed over for converted points; a
+conversion itself costs no store anything). Bonuses at headquarters' cost are in no store's
+row: the totals show them (`hq_bonus_points`). The fee is kept exact (a decimal sum) and
+rounded half-up once per store-month. Every figure comes from the log: rule versions and
 their zone, stores and their kind, closed months; so a rebuild gives the same report.
 
 An event belongs to the month of its `occurred_at` in chain time; if that month is closed it
@@ -13,19 +16,36 @@ goes to the first open month after it, in a row marked `late`.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar
+from decimal import Decimal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import Tracking
 
-from ledger.domain.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
+from ledger.domain.member import (
+    BonusGranted,
+    PointsAccrued,
+    PointsConverted,
+    PointsRedeemed,
+    PointsReversed,
+    StoredValueCredited,
+    StoredValueDebited,
+)
 from ledger.domain.member import RedemptionVoided as Voided
 from ledger.domain.rulebook import RuleSetPublished
 from ledger.domain.settlement import PeriodClosed, first_open
 from ledger.domain.store import StoreConfigured
 from ledger.policies.chaintime import month_of
+from projections.settlement_report import (
+    HQ,
+    MonthPoints,
+    SettlementReport,
+    SettlementRow,
+    SettlementTotals,
+    assemble,
+    fen,
+)
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,
@@ -38,50 +58,15 @@ from projections.sqlview import (
     utc_text,
 )
 
+__all__ = [  # the report's types live in projections.settlement_report; asked for here too
+    "MonthPoints",
+    "SettlementReport",
+    "SettlementRow",
+    "SettlementTotals",
+    "fen",
+]
 ZERO = Decimal(0)
 ROWS_KEPT = 100_000  # store-month rows the writer keeps in memory
-
-
-class SettlementRow(msgspec.Struct, frozen=True, kw_only=True):
-    store_id: str
-    kind: str | None
-    franchisee: str | None
-    points_issued: int
-    fee_due_fen: int
-    redemption_cost_fen: int
-    difference_fen: int  # fee_due − redemption_cost: positive, the store pays headquarters
-    late: bool
-    points_redeemed: int
-    points_converted: int
-    converted_fen: int
-
-
-class SettlementTotals(msgspec.Struct, frozen=True, kw_only=True):
-    points_issued: int
-    fee_due_fen: int
-    redemption_cost_fen: int
-    difference_fen: int
-
-
-class SettlementReport(msgspec.Struct, frozen=True, kw_only=True):
-    period: str
-    closed: bool
-    closed_at: datetime | None
-    rows: list[SettlementRow]
-    totals: SettlementTotals
-
-
-class MonthPoints(msgspec.Struct, frozen=True, kw_only=True):
-    """A settlement month's points over all stores (late rows in the month they settle in)."""
-
-    period: str
-    points_issued: int  # net of refund reversals
-    points_redeemed: int  # net of voids
-    points_converted: int  # to stored value
-
-
-def fen(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 class Movement(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +91,12 @@ class SettlementView(SqlView):
         "stores": Table("store_id TEXT, kind TEXT, franchisee TEXT", key="store_id"),
         "rates": Table("version INTEGER, cost_per_point TEXT, zone TEXT", key="version"),
         "periods": Table("period TEXT, closed_at TEXT", key="period"),
+        # Contract version 2's figures (a table of their own: an older view gains it as is).
+        "extras": Table(
+            "period TEXT, store_id TEXT, late INTEGER, stored_value_cost_fen BIGINT, "
+            "hq_bonus_points BIGINT",
+            key="period, store_id, late",
+        ),
     }
 
     # -- writing (the projection) ----------------------------------------------------------
@@ -198,6 +189,30 @@ class SettlementView(SqlView):
                 self.memo_is_partial()
             rows[key] = row
 
+    def move_extra(
+        self,
+        store_id: str,
+        occurred_at: datetime,
+        tracking: Tracking,
+        *,
+        stored_value_cost_fen: int = 0,
+        hq_bonus_points: int = 0,
+    ) -> None:
+        """Add to the store-month's stored-value cost, or (store HQ) to headquarters' bonuses."""
+        with self.transaction() as cursor:
+            rates = self._rates(cursor)
+            zone = rates[max(rates)][1] if rates else "Asia/Shanghai"
+            period, late = self._period(cursor, month_of(occurred_at, ZoneInfo(zone)))
+            cursor.write(
+                "INSERT INTO {extras} (period, store_id, late, stored_value_cost_fen, "
+                "hq_bonus_points) VALUES (?, ?, ?, ?, ?) ON CONFLICT (period, store_id, late) "
+                "DO UPDATE SET stored_value_cost_fen = "
+                "{extras}.stored_value_cost_fen + excluded.stored_value_cost_fen, "
+                "hq_bonus_points = {extras}.hq_bonus_points + excluded.hq_bonus_points",
+                (period, store_id, int(late), stored_value_cost_fen, hq_bonus_points),
+            )
+            cursor.track(tracking)
+
     def _rates(self, cursor: Cursor) -> dict[int, tuple[Decimal, str]]:
         """Each rule version's cost per point and zone (read once, then kept up to date)."""
         memo = self.memo()
@@ -235,20 +250,18 @@ class SettlementView(SqlView):
                 (period,),
             )
             found = {(r[0], bool(r[1])): r for r in cursor.all()}
-        for store_id in stores:
-            found.setdefault((store_id, False), (store_id, 0, 0, "0", 0, 0, 0, 0))
-        rows = [self._report_row(r, stores.get(r[0])) for _, r in sorted(found.items())]
-        return SettlementReport(
-            period=period,
-            closed=closed is not None,
-            closed_at=datetime.fromisoformat(closed[0]) if closed else None,
-            rows=rows,
-            totals=SettlementTotals(
-                points_issued=sum(r.points_issued for r in rows),
-                fee_due_fen=sum(r.fee_due_fen for r in rows),
-                redemption_cost_fen=sum(r.redemption_cost_fen for r in rows),
-                difference_fen=sum(r.difference_fen for r in rows),
-            ),
+            cursor.execute(
+                "SELECT store_id, late, stored_value_cost_fen, hq_bonus_points FROM {extras} "
+                "WHERE period = ?",
+                (period,),
+            )
+            extras = {(r[0], bool(r[1])): (int(r[2]), int(r[3])) for r in cursor.all()}
+        return assemble(
+            period,
+            datetime.fromisoformat(closed[0]) if closed else None,
+            stores,
+            found,
+            extras,
         )
 
     def months(self, first: str, last: str) -> list[MonthPoints]:
@@ -269,23 +282,6 @@ class SettlementView(SqlView):
                 )
                 for r in cursor.all()
             ]
-
-    @staticmethod
-    def _report_row(r: tuple[Any, ...], store: tuple[str, str | None] | None) -> SettlementRow:
-        fee_due = fen(Decimal(r[3]))
-        return SettlementRow(
-            store_id=r[0],
-            kind=store[0] if store else None,
-            franchisee=store[1] if store else None,
-            points_issued=r[2],
-            fee_due_fen=fee_due,
-            redemption_cost_fen=r[4],
-            difference_fen=fee_due - r[4],
-            late=bool(r[1]),
-            points_redeemed=r[5],
-            points_converted=r[6],
-            converted_fen=r[7],
-        )
 
 
 class PostgresSettlementView(PostgresSqlView, SettlementView):
@@ -336,3 +332,26 @@ class SettlementProjection(ViewProjection[SettlementView]):
     def _on_pointsconverted(self, e: PointsConverted, tracking: Tracking) -> None:
         movement = Movement(points_converted=e.points, converted_fen=e.credited_fen)
         self.view.move(e.store_id, e.occurred_at, movement, tracking)
+
+    @handles(StoredValueDebited)
+    def _on_storedvaluedebited(self, e: StoredValueDebited, tracking: Tracking) -> None:
+        self.view.move_extra(
+            e.store_id, e.occurred_at, tracking, stored_value_cost_fen=e.amount_fen
+        )
+
+    @handles(StoredValueCredited)
+    def _on_storedvaluecredited(self, e: StoredValueCredited, tracking: Tracking) -> None:
+        if e.reason == "refund":  # a conversion's credit costs no store anything
+            self.view.move_extra(
+                e.store_id, e.occurred_at, tracking, stored_value_cost_fen=-e.amount_fen
+            )
+        else:
+            self.view.record_position(tracking)
+
+    @handles(BonusGranted)
+    def _on_bonusgranted(self, e: BonusGranted, tracking: Tracking) -> None:
+        if e.cost_to == "store":
+            movement = Movement(points_issued=e.points)
+            self.view.move(e.store_id, e.occurred_at, movement, tracking, e.rule_version)
+        else:
+            self.view.move_extra(HQ, e.occurred_at, tracking, hq_bonus_points=e.points)

@@ -142,9 +142,10 @@ def check_digests(ledger: Ledger) -> tuple[int, list[str]]:
         if isinstance(event, settlement.PeriodDigested):
             recorded[event.period] = event
     found: list[str] = []
-    for period, computed in sorted(digests.closed.items()):
+    for period in sorted(digests.closed):
         kept = recorded.get(period)
-        if kept is None:
+        computed = digests.of(period, kept.scheme if kept else settlement.DIGEST_SCHEME)
+        if kept is None or computed is None:
             found.append(f"digest: {period} is closed without a digest (close it again)")
         elif (kept.digest, kept.events) != (computed.digest, computed.events):
             found.append(

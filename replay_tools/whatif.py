@@ -2,15 +2,18 @@
 
 Reads the log (never writes to it): every `SaleRecorded` whose business time is in range is
 revalued with the pure valuation (`ledger.valuation.value_sale`), with the inputs the POS path
-gave it — the sale's lines and time, the member's tier held before the sale, the member's
-birthday — and compared with the points its recorded valuation earned, per store and in total.
+gave it — the sale's lines (their insured parts included) and time, the tier the member held at
+the sale's time before the sale (`ledger.policies.tiers.tier_at`, as the POS path decides it),
+the member's birthday — and compared with the points its recorded valuation earned, per store
+and in total.
 Refunds are not netted. The liability difference is Σ difference × the alternative rules'
 `cost_per_point_fen`, rounded half-up (away from zero on a tie) once per figure.
 
-The member facts come from a fold over `MemberEnrolled` and `TierChanged` in log order (one small
-entry per member in memory). A sale's own upgrade is saved before the sale record in the same
-transaction, so a sale that upgraded its member is valued with the tier from before that change.
-Tiers are taken as they happened: the alternative rules do not replay tier upgrades.
+The member facts come from a fold over `MemberEnrolled` and `TierChanged` in log order (the
+member's tier changes, by business time, as the member aggregate keeps them). A sale's own
+upgrade is saved before the sale record in the same transaction, so it is left out: the sale is
+valued with the tier held before it. Tiers are taken as they happened: the alternative rules do
+not replay tier upgrades.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ledger.domain.sale import SaleRecorded
 from ledger.infrastructure.logpages import pages
 from ledger.infrastructure.topics import topics_of
 from ledger.policies.ruleset import RuleSet, check
-from ledger.policies.tiers import effective_tier
+from ledger.policies.tiers import TierMark, effective_tier, tier_at
 from ledger.policies.valuation import MemberFacts, value_sale
 from ledger.settings import Settings
 from replay_tools.progress import Tracker, progress, summary
@@ -74,10 +77,9 @@ class WhatIfReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
 
 class _Member(msgspec.Struct):
-    tier: str | None
+    tier: str | None  # at enrolment
     birthday: str | None
-    tier_before_change: str | None = None
-    changed_by: tuple[str | None, str | None] = (None, None)  # (store_id, receipt_no) of it
+    marks: list[tuple[TierMark, tuple[str | None, str | None]]] = []  # with (store, receipt)
 
 
 class _Revaluation:
@@ -103,8 +105,8 @@ class _Revaluation:
             )
         elif isinstance(event, TierChanged):
             member = self.members[event.originator_id]
-            member.tier_before_change, member.tier = member.tier, event.to_tier
-            member.changed_by = (event.store_id, event.reference)
+            mark = TierMark(event.occurred_at, event.from_tier, event.to_tier)
+            member.marks.append((mark, (event.store_id, event.reference)))
         elif isinstance(event, SaleRecorded) and self.start <= event.occurred_at < self.end:
             self._revalue(event)
 
@@ -112,9 +114,9 @@ class _Revaluation:
         member = self.members.get(ids.member_id(sale.member_id))
         if member is None:
             raise InvariantViolation(f"sale {sale.receipt_no} of a member never enrolled")
-        tier = member.tier
-        if member.changed_by == (sale.store_id, sale.receipt_no):  # this sale's own upgrade
-            tier = member.tier_before_change
+        own = (sale.store_id, sale.receipt_no)  # this sale's own upgrade came before it
+        marks = [mark for mark, cause in member.marks if cause != own]
+        tier = tier_at(marks, sale.occurred_at, member.tier)
         facts = MemberFacts(tier=effective_tier(self.rules, tier), birthday=member.birthday)
         would = value_sale(self.rules, self.rule_version or 0, sale.occurred_at, sale.lines, facts)
         counts = self.tally[sale.store_id]

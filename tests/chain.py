@@ -118,6 +118,10 @@ class Chain:
     def redeem(
         self, redemption_no: str, kind: str, points: int, store_id: str = "S1", **fields: Any
     ) -> httpx.Response:
+        """A redemption; a cash offset states a receipt twice its points' value in fen unless
+        `receipt_amount_fen` is given (the SPEC example allows offsetting half a receipt)."""
+        if kind == "cash_offset":
+            fields.setdefault("receipt_amount_fen", 2 * points)
         body = {
             "store_id": store_id,
             "redemption_no": redemption_no,

@@ -167,7 +167,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "points_issued": ("发放积分", "Points issued"),
     "fee_due": ("应收积分费用", "Fee due"),
     "redemption_cost": ("兑换成本", "Redemption cost"),
+    "stored_value_cost": ("储值消费成本", "Stored value spent"),
     "difference": ("应结差额", "To settle"),
+    "hq_bonus_points": ("总部承担的奖励积分", "Bonus points at HQ's cost"),
     "late": ("补记", "late"),
     "totals": ("合计", "Totals"),
     "download_csv": ("下载 CSV", "Download CSV"),
@@ -176,6 +178,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "members_with_points": ("有积分的会员", "Members with points"),
     "liability_value": ("按成本计价", "Value at cost"),
     "cost_per_point": ("每积分成本（分）", "Cost per point (fen)"),
+    "stored_value_outstanding": ("未用储值", "Stored value outstanding"),
+    "by_version": ("按积分所属规则版本计价", "Valued by each lot's rule version"),
+    "rule_version_short": ("规则版本", "Rule version"),
     "chart_months": ("每月积分发放与兑换", "Points issued vs. redeemed per month"),
     "issued": ("发放", "Issued"),
     "redeemed": ("兑换（含转储值）", "Redeemed (incl. stored value)"),
@@ -230,6 +235,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "PointsExpired": ("积分过期", "expired"),
     "PointsAdjusted": ("客服调整", "adjustment"),
     "TierChanged": ("等级变更", "tier change"),
+    "BonusGranted": ("奖励积分", "bonus"),
     "MemberErased": ("个人信息已删除", "personal data erased"),
 }
 

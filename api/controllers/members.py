@@ -13,10 +13,12 @@ from api.auth import require_store, roles
 from api.validation import Count, EventType, Instant
 from ledger.domain.adjustment import AdjustmentReceipt
 from ledger.domain.apikey import Principal
-from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember, Identifier
+from ledger.domain.bonus import BonusReceipt
+from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember, GrantBonus, Identifier
 from ledger.domain.memberview import MemberView
 from ledger.domain.privacy import EraseMember, ErasureReceipt, MemberExport
 from ledger.policies.asof import MemberAsOf
+from ledger.services.bonuses import BonusesService
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
 from ledger.services.storedvalue import StoredValueService
@@ -68,6 +70,25 @@ class MembersController(Controller):
         now: NamedDependency[datetime],
     ) -> Response[AdjustmentReceipt]:
         receipt, created = stored_value.adjust(member_id, data, principal.key_id, now)
+        return Response(receipt, status_code=201 if created else 200)
+
+    @post(
+        "/{member_id:str}/bonuses",
+        operation_id="grantBonus",
+        guards=[roles("pos", "service")],
+        sync_to_thread=True,
+    )
+    def bonus(
+        self,
+        member_id: FromPath[CardNumber],
+        data: JSONBody[GrantBonus],
+        bonuses: NamedDependency[BonusesService],
+        principal: NamedDependency[Principal],
+        now: NamedDependency[datetime],
+    ) -> Response[BonusReceipt]:
+        """A bonus of the rule set (registration, referral, …), once per (store_id, bonus_no)."""
+        require_store(principal, data.store_id)
+        receipt, created = bonuses.grant(member_id, data, principal.key_id, now)
         return Response(receipt, status_code=201 if created else 200)
 
     @post(

@@ -1,13 +1,16 @@
 """Adjustments (SPEC 2.6): customer service credits or debits points, with reason and ticket.
 
-A credit pays any debt first and the rest is a new lot (with the expiry the rules in force give
-it); a debit takes points FIFO and is refused beyond what the member may spend. Corrections
-are new adjustments: nothing is edited or deleted.
+A credit pays any debt first and the rest is a new lot, which expires by the rules from its
+`occurred_at` (those in force then, or the first version for a time before any: every lot
+expires when the rules have an expiry rule); a debit takes points FIFO (never from a lot due at
+its time) and is refused beyond what the member may spend. An adjustment is never dated before
+the member's enrolment nor more than 31 days in the past (SPEC 2.6). Corrections are new
+adjustments: nothing is edited or deleted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -17,6 +20,21 @@ from ledger.domain.member import Balance, Member, PointsAdjusted, after, availab
 from ledger.domain.model import DomainEvent
 from ledger.policies.lots import Lot, LotTake, expires_at, spendable, take_fifo
 from ledger.policies.ruleset import RuleVersion
+
+BACKDATE_MAX = timedelta(days=31)
+
+
+def check_time(member: Member, occurred_at: datetime, now: datetime) -> None:
+    """An adjustment's business time: not before the enrolment, at most 31 days back."""
+    if occurred_at < member.enrolled_at:
+        raise InvalidInput(
+            f"occurred_at is before the member's enrolment ({member.enrolled_at.isoformat()})",
+            field="occurred_at",
+        )
+    if occurred_at < now - BACKDATE_MAX:
+        raise InvalidInput(
+            f"occurred_at is more than {BACKDATE_MAX.days} days in the past", field="occurred_at"
+        )
 
 
 class AdjustmentReceipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,7 +65,7 @@ def _debit(member: Member, points: int, occurred_at: datetime, now: datetime) ->
 def _credit(
     member: Member, cmd: AdjustPoints, version: RuleVersion | None, occurred_at: datetime
 ) -> tuple[int, Lot | None]:
-    """A credit pays any debt first; the rest is a new lot expiring by the rules in force."""
+    """A credit pays any debt first; the rest is a new lot expiring by `version`'s rules."""
     debt_paid = min(member.debt_points, cmd.points)
     kept = cmd.points - debt_paid
     if not kept:
@@ -74,6 +92,7 @@ def adjust(
 ) -> tuple[list[DomainEvent], AdjustmentReceipt]:
     if cmd.points == 0:
         raise InvalidInput("an adjustment credits or debits at least 1 point", field="points")
+    check_time(member, occurred_at, now)
     takes: list[LotTake] = []
     lot, debt_paid = None, 0
     if cmd.points < 0:

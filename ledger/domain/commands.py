@@ -54,6 +54,7 @@ class SaleLine(Command, frozen=True):
     quantity: Annotated[int, Meta(ge=1, le=100_000)] = 1
     no_points: bool = False
     no_cumulative_spend: bool = False
+    insured_fen: AmountFen = 0  # paid by medical insurance (医保): 0 ≤ insured_fen ≤ amount_fen
 
 
 class PostSale(Command, frozen=True):
@@ -121,36 +122,52 @@ class RedeemBase(Command, frozen=True, kw_only=True, tag_field="kind"):
     redemption_no: Identifier
     member_id: CardNumber
     occurred_at: AwareDatetime
-    points: Points
     hold: bool = False
 
 
 class CashOffset(RedeemBase, frozen=True, kw_only=True, tag="cash_offset"):
-    """积分抵现: points pay part of a receipt."""
+    """积分抵现: points pay part of a receipt, whose amount is required (SPEC 2.3)."""
 
-    receipt_amount_fen: AmountFen | None = None
+    points: Points
+    receipt_amount_fen: AmountFen | None = None  # None: refused (422), as the SPEC requires it
 
 
 class Voucher(RedeemBase, frozen=True, kw_only=True, tag="voucher"):
     """A voucher from the ladder: the points must equal one step."""
 
+    points: Points
+
+
+CatalogueSku = Annotated[str, Meta(min_length=1, max_length=64)]
+
 
 class Gift(RedeemBase, frozen=True, kw_only=True, tag="gift"):
-    """兑换赠品: the POS states the gift's cost."""
+    """兑换赠品: an item of the rule set's catalogue, named by its SKU (which fixes its points
+    and cost); `points`, if stated, must be the catalogue's."""
 
-    gift_sku: Annotated[str, Meta(min_length=1, max_length=64)]
-    cost_fen: AmountFen
+    sku: CatalogueSku
+    points: Points | None = None
 
 
 class Exchange(RedeemBase, frozen=True, kw_only=True, tag="exchange"):
-    """积分换购: points plus a reduced cash price for a SKU."""
+    """积分换购: points plus the catalogue's cash price for an item named by its SKU."""
 
-    sku: Annotated[str, Meta(min_length=1, max_length=64)]
-    cash_price_fen: AmountFen
-    cost_fen: AmountFen
+    sku: CatalogueSku
+    points: Points | None = None
 
 
 Redeem = CashOffset | Voucher | Gift | Exchange
+
+
+class GrantBonus(Command, frozen=True):
+    """`POST /v1/members/{member_id}/bonuses` (SPEC 2.6): a bonus of the rule set, identified by
+    (store_id, bonus_no); a `referral` names the member referred."""
+
+    bonus_no: Identifier
+    code: Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+    store_id: Identifier
+    occurred_at: AwareDatetime
+    referred_member_id: CardNumber | None = None
 
 
 class ConvertPoints(Command, frozen=True):

@@ -36,6 +36,16 @@ class InvalidIdNumber(InvalidInput):
     title = "Not a valid national ID number (GB 11643)"
 
 
+class UnknownCatalogueItem(InvalidInput):
+    slug = "unknown-catalogue-item"
+    title = "No such item in the rule set's catalogue"
+
+
+class UnknownBonus(InvalidInput):
+    slug = "unknown-bonus"
+    title = "No such bonus in the rule set, or a referral of no member or of oneself"
+
+
 class NotFound(LedgerError):
     slug = "not-found"
     title = "Not found"
@@ -153,6 +163,16 @@ class CardNotDispatched(Conflict):
 class PeriodNotEnded(Conflict):
     slug = "period-not-ended"
     title = "A settlement month can be closed only once it has ended"
+
+
+class NotRedeemableHere(Conflict):
+    slug = "not-redeemable-here"
+    title = "This catalogue item is not redeemable at this store"
+
+
+class BonusAlreadyGranted(Conflict):
+    slug = "bonus-already-granted"
+    title = "This bonus was already granted for this member"
 
 
 class Unavailable(LedgerError):

@@ -75,3 +75,13 @@ def fingerprint(payload: bytes) -> str:
 
 def access_log_id(member: UUID) -> UUID:
     return uuid5(NAMESPACE, f"/access-logs/{member}")
+
+
+def bonus_id(store_id: str, bonus_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"/bonuses/{store_id}/{bonus_no}")
+
+
+def bonus_claim_id(code: str, card: str) -> UUID:
+    """The once-only claim of a `registration` bonus (by the member's card) or of a `referral`
+    (by the referred member's card)."""
+    return uuid5(NAMESPACE, f"/bonus-claims/{code}/{card}")

@@ -1,7 +1,8 @@
 """The member aggregate: its events, its state, and `evolve`, the only code that changes state.
 
 State is what the POS needs at the till: lots (with expiry and return-window lock), debt from
-refunds of spent points, stored value, tier and the spend that counts towards it.
+refunds of spent points, stored value, tier (and its changes, by business time) and the spend
+that counts towards it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import copy
 import itertools
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -18,9 +20,9 @@ import msgspec
 from ledger.domain.errors import InvariantViolation, invariant
 from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.personal import Ciphertext
-from ledger.policies.lots import Hold, Lot, LotTake
-from ledger.policies.tiers import SpendEntry
-from ledger.policies.valuation import Valuation
+from ledger.policies.lots import Hold, Lot, LotTake, is_due
+from ledger.policies.tiers import SpendEntry, TierMark
+from ledger.policies.valuation import RefundedLine, Valuation
 
 
 class MemberEvent(DomainEvent, frozen=True, kw_only=True):
@@ -78,6 +80,11 @@ class PointsReversed(MemberEvent, frozen=True, kw_only=True):
     spend_fen: int  # leaves tier spend as of the sale's occurred_at
     rule_version: int
     operator: str
+    # From contract version 2: which lines, at which multipliers, and the cumulative sum.
+    lines: list[RefundedLine] = msgspec.field(default_factory=list)
+    receipt_multiplier: Decimal | None = None
+    worth_points: int | None = None  # what everything refunded so far is worth
+    reversed_before: int | None = None  # of which earlier refunds of the sale reversed
 
 
 class PointsHeld(MemberEvent, frozen=True, kw_only=True):
@@ -182,6 +189,23 @@ class PointsAdjusted(MemberEvent, frozen=True, kw_only=True):
     operator: str
 
 
+class BonusGranted(MemberEvent, frozen=True, kw_only=True):
+    """A bonus of the rule set (SPEC 2.6): a lot like an accrual's, after any debt; its cost
+    falls on the granting store or on headquarters (`cost_to`)."""
+
+    store_id: str
+    reference: str  # the bonus number
+    occurred_at: datetime
+    code: str
+    points: int
+    cost_to: Literal["store", "hq"]
+    referred_member_id: str | None
+    debt_paid: int
+    lot: Lot | None
+    rule_version: int
+    operator: str
+
+
 class TierChanged(MemberEvent, frozen=True, kw_only=True):
     occurred_at: datetime
     from_tier: str | None
@@ -208,6 +232,7 @@ class Member(Aggregate, kw_only=True):
     spend: list[SpendEntry] = msgspec.field(default_factory=list)
     holds: dict[str, Hold] = msgspec.field(default_factory=dict)  # by redemption id
     erased: bool = False  # personal data crypto-shredded
+    tier_marks: list[TierMark] = msgspec.field(default_factory=list)  # tier changes, as recorded
 
     def lot(self, lot_id: int) -> Lot:
         for lot in self.lots:
@@ -249,11 +274,11 @@ def _take(state: Member, takes: list[LotTake], sign: int) -> None:
 
 
 def _apply(state: Member, event: DomainEvent) -> None:  # noqa: PLR0912 - one case per event
-    if isinstance(event, PointsAccrued):
+    if isinstance(event, PointsAccrued | BonusGranted):
         state.debt_points -= event.debt_paid
         if event.lot is not None:
             state.lots.append(msgspec.structs.replace(event.lot))
-        if event.valuation.spend_fen:
+        if isinstance(event, PointsAccrued) and event.valuation.spend_fen:
             state.spend.append(SpendEntry(event.occurred_at, event.valuation.spend_fen))
     elif isinstance(event, PointsReversed):
         _take(state, event.takes, +1)
@@ -291,9 +316,10 @@ def _apply(state: Member, event: DomainEvent) -> None:  # noqa: PLR0912 - one ca
         state.erased = True
     elif isinstance(event, TierChanged):
         state.tier = event.to_tier
-        if event.window_start is not None:
+        state.tier_marks.append(TierMark(event.occurred_at, event.from_tier, event.to_tier))
+        if event.window_start is not None:  # a review: spend before its window no longer counts
             start = event.window_start
-            state.spend = [e for e in state.spend if e.occurred_at > start]
+            state.spend = [e for e in state.spend if e.occurred_at >= start]
     else:
         raise TypeError(f"Member cannot apply {type(event).__name__}")
 
@@ -305,19 +331,24 @@ def held(member: Member, at: datetime) -> int:
 
 def available(member: Member, at: datetime, now: datetime) -> int:
     """What a redemption, conversion or debit at business time `at` may spend: lots out of
-    their return window at `at`, less debt, less holds still live at the ledger's `now`."""
-    lots = sum(lot.remaining for lot in member.lots if lot.available_at <= at)
+    their return window and not due at `at` (SPEC 2.3: a due lot is gone for a write), less
+    debt, less holds still live at the ledger's `now`."""
+    lots = sum(
+        lot.remaining for lot in member.lots if lot.available_at <= at and not is_due(lot, at)
+    )
     return lots - member.debt_points - held(member, now)
 
 
 def balance(member: Member, now: datetime) -> Balance:
     """Spendable points (lots past their return window, minus debt), pending points, stored value.
 
-    Expired-but-not-yet-run lots still count: points leave only through PointsExpired events.
+    Due lots the expiry run has not reached still count: points leave only through
+    PointsExpired events, so every balance shown is explained by events (SPEC 2.5).
     """
     pending = sum(lot.remaining for lot in member.lots if lot.available_at > now)
+    shown = sum(lot.remaining for lot in member.lots if lot.available_at <= now)
     return Balance(
-        points=available(member, now, now),
+        points=shown - member.debt_points - held(member, now),
         pending_points=pending,
         stored_value_fen=member.stored_value_fen,
         held_points=held(member, now),

@@ -1,7 +1,7 @@
 """Redemptions (SPEC 2.3): cash offset, voucher, gift, exchange; holds, captures and voids.
 
-A redemption spends points FIFO by expiry and records which lots gave how much and what it
-cost the chain. With `hold` it only reserves the points (`PointsHeld`): no other redemption can
+A redemption spends points FIFO by expiry (never from a lot due at its business time) and
+records which lots gave how much and what it cost the chain (`ledger.domain.pricing`). With `hold` it only reserves the points (`PointsHeld`): no other redemption can
 spend them until it is captured or voided, or until `hold_minutes` pass and the reservation
 lapses by itself (a lapsed hold no longer counts; nothing needs to run). A void puts the points
 back into the very lots they came from, with their own expiry.
@@ -13,19 +13,16 @@ member's events are the points themselves. Both are saved in one transaction.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR
 from typing import Literal
 from uuid import UUID
 
 import msgspec
 
 from ledger.domain import ids
-from ledger.domain.commands import CashOffset, Exchange, Gift, Redeem, Voucher
+from ledger.domain.commands import Redeem
 from ledger.domain.errors import (
     HoldLapsed,
     InsufficientPoints,
-    InvalidInput,
-    NotOffered,
     RedemptionVoidedAlready,
     invariant,
 )
@@ -40,6 +37,7 @@ from ledger.domain.member import (
     balance,
 )
 from ledger.domain.model import Aggregate, DomainEvent, born
+from ledger.domain.pricing import Priced, StoredRedeem, price, stored_form
 from ledger.policies.lots import LotTake, spendable, take_fifo
 from ledger.policies.ruleset import DEFAULT_HOLD_MINUTES, RuleVersion
 
@@ -63,6 +61,8 @@ class RedemptionReceipt(msgspec.Struct, frozen=True, kw_only=True):
     takes: list[LotTake]
     balance: Balance
     rule_version: int
+    sku: str | None = None  # a catalogue item's
+    cash_price_fen: int | None = None  # an exchange's cash part, which the POS collects
 
 
 class VoidReceipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,7 +81,7 @@ class RedemptionRecorded(DomainEvent, frozen=True, kw_only=True):
     member_id: str
     occurred_at: datetime
     fingerprint: str
-    request: Redeem
+    request: StoredRedeem  # as posted (contract version 1 requests decode too)
     value_fen: int
     cost_fen: int
     rule_version: int
@@ -128,7 +128,7 @@ def evolve(state: Redemption | None, event: DomainEvent) -> Redemption:
             redemption_no=event.redemption_no,
             member_id=event.member_id,
             kind=kind_of(event.request),
-            points=event.request.points,
+            points=event.receipt.points_redeemed + event.receipt.points_held,
             value_fen=event.value_fen,
             cost_fen=event.cost_fen,
             rule_version=event.rule_version,
@@ -155,43 +155,8 @@ def evolve(state: Redemption | None, event: DomainEvent) -> Redemption:
     return state
 
 
-def kind_of(cmd: Redeem) -> str:
+def kind_of(cmd: Redeem | StoredRedeem) -> str:
     return str(type(cmd).__struct_config__.tag)
-
-
-def price(cmd: Redeem, version: RuleVersion) -> tuple[int, int]:
-    """The redemption's value to the member and its cost to the chain, in fen."""
-    offer = version.rules.redemption
-    if isinstance(cmd, CashOffset):
-        if offer is None or offer.cash_offset_points_per_yuan is None:
-            raise NotOffered("the rule set in force offers no cash offset", field="kind")
-        value = cmd.points * 100 // offer.cash_offset_points_per_yuan
-        if value == 0:
-            raise InvalidInput(f"{cmd.points} points are worth less than 1 fen", field="points")
-        if cmd.receipt_amount_fen is not None and offer.max_offset_ratio is not None:
-            cap = int(
-                (cmd.receipt_amount_fen * offer.max_offset_ratio).to_integral_value(ROUND_FLOOR)
-            )
-            if value > cap:
-                raise InvalidInput(
-                    f"an offset of {value} fen exceeds {offer.max_offset_ratio} of the "
-                    f"{cmd.receipt_amount_fen} fen receipt ({cap} fen)",
-                    field="points",
-                )
-        return value, value
-    if isinstance(cmd, Voucher):
-        steps = {s.points: s.value_fen for s in (offer.voucher_ladder if offer else [])}
-        if not steps:
-            raise NotOffered("the rule set in force has no voucher ladder", field="kind")
-        if cmd.points not in steps:
-            raise InvalidInput(
-                f"{cmd.points} points is not a step of the voucher ladder {sorted(steps)}",
-                field="points",
-            )
-        return steps[cmd.points], steps[cmd.points]
-    if isinstance(cmd, Gift | Exchange):
-        return cmd.cost_fen, cmd.cost_fen
-    raise TypeError(f"unknown redemption {type(cmd).__name__}")
 
 
 def hold_minutes(version: RuleVersion) -> int:
@@ -204,7 +169,7 @@ def _points_event(
     member: Member,
     version: RuleVersion,
     *,
-    price_fen: tuple[int, int],
+    priced: Priced,
     operator: str,
     now: datetime,
 ) -> PointsHeld | PointsRedeemed:
@@ -217,19 +182,18 @@ def _points_event(
         "redemption_id": ids.redemption_id(cmd.store_id, cmd.redemption_no),
         "occurred_at": cmd.occurred_at,
         "kind": kind_of(cmd),
-        "points": cmd.points,
+        "points": priced.points,
         "rule_version": version.version,
         "operator": operator,
     }
     if cmd.hold:
         expires = now + timedelta(minutes=hold_minutes(version))
         return PointsHeld(held_at=now, expires_at=expires, **common)  # type: ignore[arg-type]
-    takes, shortfall = take_fifo(spendable(member.lots, cmd.occurred_at), cmd.points)
+    takes, shortfall = take_fifo(spendable(member.lots, cmd.occurred_at), priced.points)
     invariant(shortfall == 0, "available() covered the points")
-    value, cost = price_fen
     return PointsRedeemed(
-        value_fen=value,
-        cost_fen=cost,
+        value_fen=priced.value_fen,
+        cost_fen=priced.cost_fen,
         takes=takes,
         debt_added=0,
         captured_hold=False,
@@ -247,13 +211,14 @@ def redeem(
     now: datetime,
 ) -> tuple[list[DomainEvent], RedemptionReceipt]:
     """Spend (or hold) points for a redemption. Pure; 409 beyond what the member may spend."""
-    value, cost = price(cmd, version)
+    priced = price(cmd, version)
+    points = priced.points
     spendable_points = available(member, cmd.occurred_at, now)
-    if cmd.points > spendable_points:
+    if points > spendable_points:
         raise InsufficientPoints(
-            f"{cmd.points} points asked, {max(spendable_points, 0)} spendable", field="points"
+            f"{points} points asked, {max(spendable_points, 0)} spendable", field="points"
         )
-    event = _points_event(cmd, member, version, price_fen=(value, cost), operator=operator, now=now)
+    event = _points_event(cmd, member, version, priced=priced, operator=operator, now=now)
     held = isinstance(event, PointsHeld)
     expires = event.expires_at if isinstance(event, PointsHeld) else None
     redemption_id = ids.redemption_id(cmd.store_id, cmd.redemption_no)
@@ -264,14 +229,16 @@ def redeem(
         member_id=cmd.member_id,
         kind=kind_of(cmd),
         status="held" if held else "redeemed",
-        points_redeemed=0 if held else cmd.points,
-        points_held=cmd.points if held else 0,
+        points_redeemed=0 if held else points,
+        points_held=points if held else 0,
         hold_expires_at=expires,
-        value_fen=value,
-        cost_fen=cost,
+        value_fen=priced.value_fen,
+        cost_fen=priced.cost_fen,
         takes=[] if isinstance(event, PointsHeld) else event.takes,
         balance=balance(after(member, [event]), now),
         rule_version=version.version,
+        sku=priced.sku,
+        cash_price_fen=priced.cash_price_fen,
     )
     record = RedemptionRecorded(
         originator_id=redemption_id,
@@ -281,9 +248,9 @@ def redeem(
         member_id=cmd.member_id,
         occurred_at=cmd.occurred_at,
         fingerprint=fingerprint,
-        request=cmd,
-        value_fen=value,
-        cost_fen=cost,
+        request=stored_form(cmd),
+        value_fen=priced.value_fen,
+        cost_fen=priced.cost_fen,
         rule_version=version.version,
         hold_expires_at=expires,
         receipt=receipt,

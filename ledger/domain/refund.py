@@ -2,8 +2,10 @@
 
 Points reversed are computed cumulatively (the value of everything refunded so far minus what
 earlier refunds already reversed), so a full refund, in one go or in pieces, reverses exactly
-what the sale earned. The reversal takes the sale's still-pending points first, then available
-points FIFO; what the member already spent becomes a recorded debt.
+what the sale earned; a line partly paid by medical insurance reverses on its uninsured share.
+The reversal takes what is left of the sale's own lot first (pending or not), then the member's
+other lots FIFO by expiry (pending or not); a lot due at the refund's time counts as gone
+(SPEC 2.3), and what the member already spent becomes a recorded debt.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from ledger.domain.errors import InvalidInput, RefundExceedsSale
 from ledger.domain.member import Member, PointsReversed, after, balance
 from ledger.domain.model import DomainEvent
 from ledger.domain.sale import RefundReceipt, Sale, SaleRefunded
-from ledger.policies.lots import LotTake, spendable, take_fifo
-from ledger.policies.valuation import value_refund
+from ledger.policies.lots import LotTake, reversible, take_fifo
+from ledger.policies.valuation import refunded_lines, refunded_spend, value_refund
 
 
 class Refundable(Protocol):
@@ -53,14 +55,12 @@ def refund_amounts(sale: Refundable, cmd: RefundSale) -> dict[int, int]:
 
 
 def _takes(member: Member, sale: Sale, points: int, at: datetime) -> tuple[list[LotTake], int]:
-    """The sale's own pending lot first, then spendable lots FIFO; returns takes and shortfall."""
-    own_pending = [
-        lot
-        for lot in member.lots
-        if lot.sale_id == sale.id and lot.available_at > at and lot.remaining > 0
-    ]
-    first, left = take_fifo(own_pending, points)
-    rest, shortfall = take_fifo(spendable(member.lots, at), left)
+    """The sale's own lot first, then the other lots FIFO (none due at `at`); returns the takes
+    and the shortfall (the debt)."""
+    lots = reversible(member.lots, at)
+    own = [lot for lot in lots if lot.sale_id == sale.id]
+    first, left = take_fifo(own, points)
+    rest, shortfall = take_fifo([lot for lot in lots if lot.sale_id != sale.id], left)
     return first + rest, shortfall
 
 
@@ -72,10 +72,10 @@ def _reversal(
     refunded = dict(sale.refunded_fen)
     for line_no, fen in amounts.items():
         refunded[line_no] = refunded.get(line_no, 0) + fen
-    points = value_refund(sale.valuation, refunded) - sale.points_reversed
+    worth = value_refund(sale.valuation, refunded)
+    points = worth - sale.points_reversed
     takes, debt = _takes(member, sale, points, cmd.occurred_at)
-    lines = sale.valuation.lines
-    spend = sum(fen for line_no, fen in amounts.items() if lines[line_no - 1].counts_for_tier)
+    spend = refunded_spend(sale.valuation, sale.refunded_fen, refunded)
     return PointsReversed(
         originator_id=member.id,
         originator_version=member.version + 1,
@@ -91,6 +91,10 @@ def _reversal(
         spend_fen=spend,
         rule_version=sale.valuation.rule_version,
         operator=operator,
+        lines=refunded_lines(sale.valuation, amounts),
+        receipt_multiplier=sale.valuation.receipt_multiplier,
+        worth_points=worth,
+        reversed_before=sale.points_reversed,
     )
 
 

@@ -1,5 +1,8 @@
 """Sales: the sale record aggregate (the idempotency key and the POS's receipt), and the decision
 that turns a POS sale into the member's events (accrual, and a tier upgrade if it crosses one).
+
+A sale is valued with the tier the member held at its `occurred_at` (SPEC 2.1): an offline sale
+uploaded after a later upgrade earns what it would have earned at the till.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from ledger.domain.member import Balance, Member, PointsAccrued, TierChanged, af
 from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.policies.lots import Lot, available_at, expires_at
 from ledger.policies.ruleset import RuleSet, RuleVersion
-from ledger.policies.tiers import SpendEntry, effective_tier, level_for_spend, rank, window_spend
+from ledger.policies.tiers import (
+    SpendEntry,
+    effective_tier,
+    level_for_spend,
+    rank,
+    tier_at,
+    window_spend,
+)
 from ledger.policies.valuation import (
     LineValuation,
     MemberFacts,
@@ -127,6 +137,26 @@ def check_business_time(occurred_at: datetime, now: datetime) -> None:
         raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
 
 
+def check_lines(lines: list[SaleLine]) -> None:
+    """What the wire types cannot say: a line's insured part is at most its amount."""
+    for n, line in enumerate(lines):
+        if line.insured_fen > line.amount_fen:
+            raise InvalidInput(
+                f"insured_fen {line.insured_fen} is more than the line's amount {line.amount_fen}",
+                field=f"lines[{n}].insured_fen",
+            )
+
+
+def fingerprint_form(cmd: PostSale) -> msgspec.Raw:
+    """The sale as its fingerprint reads it: lines without insurance as contract version 1
+    encoded them (no `insured_fen`), so a POS retry across the upgrade is the same request."""
+    body = msgspec.to_builtins(cmd)
+    for line in body["lines"]:
+        if line.get("insured_fen") == 0:
+            del line["insured_fen"]
+    return msgspec.Raw(msgspec.json.encode(body))
+
+
 def _upgrade(
     member: Member, cmd: PostSale, version: RuleVersion, spend_fen: int, next_version: int
 ) -> TierChanged | None:
@@ -200,10 +230,12 @@ def record_sale(
     now: datetime,
     birthday: str | None,
 ) -> tuple[list[DomainEvent], SaleReceipt]:
-    """Value the sale and decide the member's events and the sale record. Pure. `birthday`:
-    the member's 'MM-DD' from the identity index (None: unknown or erased)."""
+    """Value the sale (with the tier held at its time) and decide the member's events and the
+    sale record. Pure. `birthday`: the member's 'MM-DD' from the identity index (None: unknown
+    or erased)."""
     rules = version.rules
-    facts = MemberFacts(tier=effective_tier(rules, member.tier), birthday=birthday)
+    held = tier_at(member.tier_marks, cmd.occurred_at, member.tier)
+    facts = MemberFacts(tier=effective_tier(rules, held), birthday=birthday)
     valuation = value_sale(rules, version.version, cmd.occurred_at, cmd.lines, facts)
     events: list[DomainEvent] = [_accrual(cmd, member, rules, valuation, operator)]
     upgrade = _upgrade(member, cmd, version, valuation.spend_fen, member.version + 2)

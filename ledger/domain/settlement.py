@@ -8,6 +8,9 @@ Right after `PeriodClosed`, `PeriodDigested` records sha256 over the chain hashe
 (`ledger.sealing`) of the month's settlement events in log order, the month of each decided
 as the projection decides it (`MonthDigests`): those before the close in the log, so the set
 is exactly what the month's report counts, whatever arrives while the digest is computed.
+Contract version 2 settles more kinds of event (stored value spent and refunded, bonuses), so
+its digests (scheme 2) cover them; a month closed before records scheme 1 (the version 1 set)
+and is checked against that, so an old log verifies as it always did.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ import msgspec
 from ledger.domain.bounds import PERIOD_PATTERN
 from ledger.domain.errors import InvalidInput, PeriodNotEnded, invariant
 from ledger.domain.ids import settlement_period_id
-from ledger.domain.member import PointsAccrued, PointsConverted, PointsRedeemed, PointsReversed
+from ledger.domain.member import (
+    BonusGranted,
+    PointsAccrued,
+    PointsConverted,
+    PointsRedeemed,
+    PointsReversed,
+    StoredValueCredited,
+    StoredValueDebited,
+)
 from ledger.domain.member import RedemptionVoided as Voided
 from ledger.domain.model import Aggregate, DomainEvent, born
 from ledger.domain.rulebook import RuleSetPublished
@@ -43,6 +54,7 @@ class PeriodDigested(DomainEvent, frozen=True, kw_only=True):
     period: str
     digest: str  # sha256 over the month's settlement events' chain hashes, in log order
     events: int
+    scheme: int = 1  # which events count: 1 `SETTLED_V1` (contract version 1), 2 `SETTLED`
 
 
 class SettlementPeriod(Aggregate, kw_only=True):
@@ -134,10 +146,13 @@ def record_digest(state: SettlementPeriod, digest: Digest) -> PeriodDigested | N
         period=state.period,
         digest=digest.digest,
         events=digest.events,
+        scheme=DIGEST_SCHEME,
     )
 
 
-SETTLED = (PointsAccrued, PointsReversed, PointsRedeemed, Voided, PointsConverted)
+SETTLED_V1 = (PointsAccrued, PointsReversed, PointsRedeemed, Voided, PointsConverted)
+SETTLED = (*SETTLED_V1, StoredValueDebited, StoredValueCredited, BonusGranted)
+DIGEST_SCHEME = 2  # what a close records now: the digest over SETTLED
 DIGESTED = (*SETTLED, RuleSetPublished, PeriodClosed, PeriodDigested)  # what MonthDigests reads
 DEFAULT_ZONE = "Asia/Shanghai"  # the projection's zone before any rule set is published
 
@@ -155,18 +170,29 @@ class MonthDigests:
     def __init__(self) -> None:
         self._version = 0
         self._zone = ZoneInfo(DEFAULT_ZONE)
-        self._open: dict[str, tuple[Any, int]] = {}  # month -> (sha256 so far, events)
-        self.closed: dict[str, Digest] = {}
+        # month -> scheme -> (sha256 so far, events)
+        self._open: dict[str, dict[int, tuple[Any, int]]] = {}
+        self.closed: dict[str, Digest] = {}  # the current scheme's (what a close records)
+        self.closed_v1: dict[str, Digest] = {}  # scheme 1's (what a close recorded before)
 
     def add(self, event: DomainEvent) -> None:
         if isinstance(event, SETTLED):
             month = first_open(month_of(event.occurred_at, self._zone), self.closed)
-            digest, count = self._open.get(month) or (hashlib.sha256(), 0)
-            digest.update(event.chain.encode())
-            self._open[month] = (digest, count + 1)
+            sums = self._open.setdefault(month, {})
+            schemes = (1, DIGEST_SCHEME) if isinstance(event, SETTLED_V1) else (DIGEST_SCHEME,)
+            for scheme in schemes:
+                digest, count = sums.get(scheme) or (hashlib.sha256(), 0)
+                digest.update(event.chain.encode())
+                sums[scheme] = (digest, count + 1)
         elif isinstance(event, RuleSetPublished) and event.version > self._version:
             self._version, self._zone = event.version, event.rules.zone
         elif isinstance(event, PeriodClosed):
             invariant(event.period not in self.closed, "a month is closed once")
-            digest, count = self._open.pop(event.period, None) or (hashlib.sha256(), 0)
-            self.closed[event.period] = Digest(digest.hexdigest(), count)
+            sums = self._open.pop(event.period, {})
+            for scheme, kept in ((DIGEST_SCHEME, self.closed), (1, self.closed_v1)):
+                digest, count = sums.get(scheme) or (hashlib.sha256(), 0)
+                kept[event.period] = Digest(digest.hexdigest(), count)
+
+    def of(self, period: str, scheme: int) -> Digest | None:
+        """The digest of a closed month by the events of `scheme` (that of its record)."""
+        return (self.closed_v1 if scheme == 1 else self.closed).get(period)

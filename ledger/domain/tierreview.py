@@ -1,7 +1,9 @@
-"""Tier review (SPEC 2.2): at the review date, spend older than the window is dropped and the
-level recomputed; a member whose spend no longer holds the tier is downgraded, with the reason.
+"""Tier review (SPEC 2.2): as of T, the spend of `[T − window_months, T)` decides each member's
+level; a member whose spend no longer holds the tier is downgraded, with the reason.
 
-Between reviews tiers only go up (at the sale that crosses a threshold); a refund never
+A review never changes a member whose tier changed at or after T (a review dated in the past
+cannot undo a later upgrade): such a member is `skipped` when the review would have changed
+them. Between reviews tiers only go up (at the sale that crosses a threshold); a refund never
 downgrades by itself.
 """
 
@@ -10,23 +12,33 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledger.domain.member import Member, TierChanged
-from ledger.policies.chaintime import add_months
 from ledger.policies.ruleset import RuleVersion
-from ledger.policies.tiers import effective_tier, level_for_spend, rank, window_spend
+from ledger.policies.tiers import (
+    changed_since,
+    effective_tier,
+    level_for_spend,
+    rank,
+    review_spend,
+    window_start,
+)
 
 
 def review(
     member: Member, version: RuleVersion, as_of: datetime, operator: str
-) -> TierChanged | None:
+) -> tuple[TierChanged | None, bool]:
+    """The member's tier change as of `as_of` (None if none), and whether the review skipped a
+    change because the tier changed at or after `as_of`."""
     rules = version.rules
     if rules.tiers is None:
-        return None
-    window_start = add_months(as_of, -rules.tiers.window_months, rules.zone)
-    spend = window_spend(member.spend, as_of, rules)
+        return None, False
+    start = window_start(as_of, rules)
+    spend = review_spend(member.spend, as_of, rules)
     target = level_for_spend(rules, spend)
     current = effective_tier(rules, member.tier)
     if target is None or target.code == current:
-        return None
+        return None, False
+    if changed_since(member.tier_marks, as_of):
+        return None, True
     down = rank(rules, target.code) < rank(rules, current)
     return TierChanged(
         originator_id=member.id,
@@ -38,11 +50,11 @@ def review(
         tier_spend_fen=spend,
         rule_version=version.version,
         reason=(
-            f"tier review as of {as_of.isoformat()}: spend {spend} fen since "
-            f"{window_start.isoformat()} ({rules.tiers.window_months} months) "
+            f"tier review as of {as_of.isoformat()}: spend {spend} fen in "
+            f"[{start.isoformat()}, {as_of.isoformat()}) ({rules.tiers.window_months} months) "
             f"{'falls short of' if down else 'reaches'} {current if down else target.code}; "
             f"now {target.code}"
         ),
         operator=operator,
-        window_start=window_start,
-    )
+        window_start=start,
+    ), False

@@ -46,6 +46,7 @@ STORED: dict[str, type] = {
     "ledger.member:PointsExpired": member.PointsExpired,
     "ledger.member:PointsAdjusted": member.PointsAdjusted,
     "ledger.member:TierChanged": member.TierChanged,
+    "ledger.domain.member:BonusGranted": member.BonusGranted,  # contract version 2
     "ledger.sale:SaleRecorded": sale.SaleRecorded,
     "ledger.sale:SaleRefunded": sale.SaleRefunded,
     "ledger.sale:Sale": sale.Sale,

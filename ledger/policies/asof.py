@@ -16,6 +16,7 @@ from datetime import datetime
 import msgspec
 
 from ledger.domain.member import (
+    BonusGranted,
     MemberEnrolled,
     MemberEvent,
     PointsAccrued,
@@ -81,7 +82,7 @@ class _Fold:
             if lot is not None:
                 lot.remaining -= sign * take.points
 
-    def add_lot(self, event: PointsAccrued | PointsAdjusted) -> None:
+    def add_lot(self, event: PointsAccrued | PointsAdjusted | BonusGranted) -> None:
         lot = event.lot
         if lot is not None:
             self.lots[lot.lot_id] = LotThen(
@@ -100,7 +101,7 @@ class _Fold:
             self.member_id = e.member_id
             if self.tier_at is None:
                 self.tier = e.tier
-        elif isinstance(e, PointsAccrued):
+        elif isinstance(e, PointsAccrued | BonusGranted):
             self.debt -= e.debt_paid
             self.add_lot(e)
         elif isinstance(e, PointsAdjusted):

@@ -32,6 +32,11 @@ def is_birthday(month_day: str, instant: datetime, zone: ZoneInfo) -> bool:
     return (local.month, local.day) == (month, day)
 
 
+def is_birthday_month(month_day: str, instant: datetime, zone: ZoneInfo) -> bool:
+    """Whether `instant` falls in the month of the member's birthday ('MM-DD'), chain time."""
+    return instant.astimezone(zone).month == int(month_day.split("-", maxsplit=1)[0])
+
+
 def month_of(instant: datetime, zone: ZoneInfo) -> str:
     """The 'YYYY-MM' period an instant belongs to in `zone`."""
     local = instant.astimezone(zone)

@@ -1,7 +1,9 @@
 """Points lots (SPEC 2.5): each accrual or credit is a lot with its own expiry instant.
 
 Spending takes points from lots FIFO by expiry (the earliest-expiring first) and records which
-lots gave how much, so that a void can put them back where they came from.
+lots gave how much, so that a void can put them back where they came from. A lot due at a
+write's business time (`expires_at <= t`) is gone for that write (SPEC 2.3), even before the
+expiry run records it: no write takes points from it.
 """
 
 from __future__ import annotations
@@ -48,10 +50,30 @@ def _fifo_key(lot: Lot) -> tuple[bool, datetime, datetime, int]:
     return (never, lot.expires_at or lot.earned_at, lot.earned_at, lot.lot_id)
 
 
+def is_due(lot: Lot, at: datetime) -> bool:
+    """Whether the lot's points are gone at `at` (its expiry instant has come)."""
+    return lot.expires_at is not None and lot.expires_at <= at
+
+
 def spendable(lots: Sequence[Lot], at: datetime) -> list[Lot]:
-    """Lots with points left and past their return window at `at`, earliest expiry first."""
+    """Lots with points left, past their return window and not due at `at`, earliest expiry
+    first: what a redemption, conversion or debit at business time `at` may take."""
     return sorted(
-        (lot for lot in lots if lot.remaining > 0 and lot.available_at <= at), key=_fifo_key
+        (
+            lot
+            for lot in lots
+            if lot.remaining > 0 and lot.available_at <= at and not is_due(lot, at)
+        ),
+        key=_fifo_key,
+    )
+
+
+def reversible(lots: Sequence[Lot], at: datetime) -> list[Lot]:
+    """Lots a refund at `at` may take back points from, pending or not: earned by `at`, with
+    points left and not due at `at`, earliest expiry first."""
+    return sorted(
+        (lot for lot in lots if lot.remaining > 0 and lot.earned_at <= at and not is_due(lot, at)),
+        key=_fifo_key,
     )
 
 

@@ -44,11 +44,13 @@ class MemberDay(_Doc, frozen=True):
     day_of_month: Annotated[int, Meta(ge=1, le=31)] | None = None
     mode: Literal["multiplier", "no_points"] = "multiplier"
     multiplier: Rate | None = None
+    discount: Decimal | None = None  # the POS discount that day (e.g. "0.88"), if any
 
 
 class Birthday(_Doc, frozen=True):
     multiplier: Rate
     tiers: Annotated[list[Code], Meta(max_length=20)] | None = None
+    scope: Literal["day", "month"] = "day"  # the birthday itself, or its whole month
 
 
 class Campaign(_Doc, frozen=True):
@@ -93,12 +95,46 @@ class VoucherStep(_Doc, frozen=True):
     value_fen: Annotated[int, Meta(ge=0)]
 
 
+Fen = Annotated[int, Meta(ge=0, le=10_000_000_000)]
+PointsFigure = Annotated[int, Meta(gt=0, le=100_000_000)]
+DrugClass = Literal["rx", "otc_a", "otc_b", "none"]
+NOT_FOR_POINTS = (
+    "rx",
+    "otc_a",
+)  # 药品流通监督管理办法 第二十条: never given away or sold for points
+
+
+class CatalogueItem(_Doc, frozen=True):
+    """A gift (兑换赠品) or an exchange (积分换购) the chain offers: its points, its cash price
+    (an exchange's), and what it costs the chain (what settlement pays the redeeming store)."""
+
+    sku: Name
+    kind: Literal["gift", "exchange"]
+    points: PointsFigure
+    cost_fen: Fen
+    cash_price_fen: Fen | None = None
+    drug_class: DrugClass = "none"
+    stores: Annotated[list[Name], Meta(max_length=10_000)] | None = None  # None: every store
+
+
 class Redemption(_Doc, frozen=True):
     cash_offset_points_per_yuan: Annotated[int, Meta(gt=0)] | None = None
     max_offset_ratio: Decimal | None = None
     voucher_ladder: Annotated[list[VoucherStep], Meta(max_length=100)] = []
     stored_value_points_per_yuan: Annotated[int, Meta(gt=0)] | None = None
     hold_minutes: Annotated[int, Meta(gt=0, le=24 * 60)] = DEFAULT_HOLD_MINUTES
+    catalogue: Annotated[list[CatalogueItem], Meta(max_length=10_000)] = []
+
+    def item(self, sku: str) -> CatalogueItem | None:
+        return next((item for item in self.catalogue if item.sku == sku), None)
+
+
+class BonusRule(_Doc, frozen=True):
+    """A bonus (额外积分奖励) and who bears its cost: the granting store, or headquarters."""
+
+    code: Code
+    points: PointsFigure
+    cost_to: Literal["store", "hq"]
 
 
 class Expiry(_Doc, frozen=True):
@@ -126,6 +162,7 @@ class RuleSet(_Doc, frozen=True):
     expiry: Expiry | None = None
     settlement: Settlement | None = None
     cards: Cards | None = None
+    bonuses: Annotated[list[BonusRule], Meta(max_length=100)] = []
 
     @property
     def zone(self) -> ZoneInfo:
@@ -135,6 +172,9 @@ class RuleSet(_Doc, frozen=True):
         if self.tiers is None or code is None:
             return None
         return next((lv for lv in self.tiers.levels if lv.code == code), None)
+
+    def bonus(self, code: str) -> BonusRule | None:
+        return next((b for b in self.bonuses if b.code == code), None)
 
 
 def _window_problem(path: str, starts: datetime | None, ends: datetime | None) -> list[str]:
@@ -165,6 +205,9 @@ def _decimal_problems(rules: RuleSet) -> list[str]:
     for i, day in enumerate(accrual.member_days):
         out += _range_problem(
             f"accrual.member_days[{i}].multiplier", day.multiplier, zero, RATE_MAX
+        )
+        out += _range_problem(
+            f"accrual.member_days[{i}].discount", day.discount, Decimal("0.01"), one
         )
     for i, campaign in enumerate(accrual.campaigns):
         out += _range_problem(
@@ -224,8 +267,31 @@ def _tier_problems(tiers: Tiers) -> list[str]:
     return out
 
 
-def _other_problems(rules: RuleSet) -> list[str]:
+def _catalogue_problems(rules: RuleSet) -> list[str]:
+    """Each SKU once; only an exchange has a cash price (and must); no prescription or class-A
+    OTC drug given away or sold for points; bonus codes unique."""
     out: list[str] = []
+    catalogue = rules.redemption.catalogue if rules.redemption else []
+    skus = [item.sku for item in catalogue]
+    if len(set(skus)) != len(skus):
+        out.append("redemption.catalogue: each sku may be listed once")
+    for i, item in enumerate(catalogue):
+        path = f"redemption.catalogue[{i}]"
+        if item.drug_class in NOT_FOR_POINTS:
+            out.append(
+                f"{path}.drug_class: {item.drug_class} drugs may not be given away or sold for "
+                "points (药品流通监督管理办法 第二十条)"
+            )
+        if (item.kind == "exchange") != (item.cash_price_fen is not None):
+            out.append(f"{path}.cash_price_fen: an exchange has a cash price, a gift has none")
+    codes = [bonus.code for bonus in rules.bonuses]
+    if len(set(codes)) != len(codes):
+        out.append("bonuses: each code may be listed once")
+    return out
+
+
+def _other_problems(rules: RuleSet) -> list[str]:
+    out: list[str] = _catalogue_problems(rules)
     if rules.redemption is not None:
         steps = [s.points for s in rules.redemption.voucher_ladder]
         if any(b <= a for a, b in itertools.pairwise(steps)):

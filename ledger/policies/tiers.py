@@ -1,9 +1,15 @@
-"""Tier arithmetic (SPEC 2.2): spend over the rolling window, the level it earns, the next level."""
+"""Tier arithmetic (SPEC 2.1, 2.2): spend over the rolling window, the level it earns, the next
+level, the tier a member held at a past instant, and when the scheduled review runs.
+
+Two windows: an upgrade (and what the POS shows) judges the spend with business time in
+`[t − window_months, t]`, the sale at `t` included; a review as of T judges `[T − window_months,
+T)`, so the year-end review as of 1 January 00:00 judges exactly the two calendar years before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
 
 import msgspec
 
@@ -24,12 +30,61 @@ class NextTier(msgspec.Struct, frozen=True, kw_only=True):
     spend_needed_fen: int
 
 
+class TierMark(msgspec.Struct, array_like=True, frozen=True):
+    """A tier change at its business time (the sale's or the review's `occurred_at`)."""
+
+    occurred_at: datetime
+    from_tier: str | None
+    to_tier: str
+
+
+def window_start(as_of: datetime, rules: RuleSet) -> datetime:
+    """The first instant of the window ending at `as_of` (`as_of` − window_months, chain time)."""
+    months = rules.tiers.window_months if rules.tiers else 0
+    return add_months(as_of, -months, rules.zone)
+
+
 def window_spend(entries: Iterable[SpendEntry], as_of: datetime, rules: RuleSet) -> int:
-    """Spend with business time in (as_of − window_months, as_of]."""
+    """Spend with business time in [as_of − window_months, as_of]: an upgrade's window."""
     if rules.tiers is None:
         return 0
-    start = add_months(as_of, -rules.tiers.window_months, rules.zone)
-    return sum(e.amount_fen for e in entries if start < e.occurred_at <= as_of)
+    start = window_start(as_of, rules)
+    return sum(e.amount_fen for e in entries if start <= e.occurred_at <= as_of)
+
+
+def review_spend(entries: Iterable[SpendEntry], as_of: datetime, rules: RuleSet) -> int:
+    """Spend with business time in [as_of − window_months, as_of): a review's window."""
+    if rules.tiers is None:
+        return 0
+    start = window_start(as_of, rules)
+    return sum(e.amount_fen for e in entries if start <= e.occurred_at < as_of)
+
+
+def tier_at(marks: Sequence[TierMark], at: datetime, current: str | None) -> str | None:
+    """The tier held at business time `at`: the last change (in the order recorded) timed at or
+    before `at`; before every change, the tier the first recorded change started from. Without
+    any change known, `current` (also the fallback for a member read from a snapshot taken
+    before changes were kept)."""
+    held = [mark for mark in marks if mark.occurred_at <= at]
+    if held:
+        return held[-1].to_tier
+    return marks[0].from_tier if marks else current
+
+
+def changed_since(marks: Sequence[TierMark], at: datetime) -> bool:
+    """Whether the tier changed at or after business time `at` (a review as of `at` skips it)."""
+    return any(mark.occurred_at >= at for mark in marks)
+
+
+def review_due(rules: RuleSet, day: date) -> datetime | None:
+    """The `as_of` of the scheduled review that runs on `day` (chain time): 00:00 of the day
+    after the rule set's review date; None on any other day."""
+    if rules.tiers is None:
+        return None
+    review, before = rules.tiers.review, day - timedelta(days=1)
+    if (before.month, before.day) != (review.month, review.day):
+        return None
+    return datetime.combine(day, time(0), tzinfo=rules.zone)
 
 
 def level_for_spend(rules: RuleSet, spend_fen: int) -> TierLevel | None:

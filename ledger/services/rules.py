@@ -49,6 +49,22 @@ class RulesService:
         """The version in force at business time `when`, if any."""
         return rulebook.in_force(self._book(), when)
 
+    def numbered(self, number: int) -> RuleVersion | None:
+        """Published version `number`, if there is one."""
+        book = self._book()
+        if book is None or not 1 <= number <= len(book.versions):
+            return None
+        return book.versions[number - 1]
+
+    def at_or_first(self, when: datetime) -> RuleVersion | None:
+        """The version in force at `when`, or, before any, the first to take effect (what a lot
+        dated before every version expires and is valued by)."""
+        book = self._book()
+        found = rulebook.in_force(book, when)
+        if found is not None or book is None or not book.versions:
+            return found
+        return min(book.versions, key=lambda v: (v.rules.effective_from, v.version))
+
     def in_force(self, when: datetime) -> RuleVersion:
         """The version in force at `when`; 409 `no-rule-set-in-force` when there is none."""
         version = self.at(when)

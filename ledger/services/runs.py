@@ -16,6 +16,7 @@ from ledger.domain import expiry, tierreview
 from ledger.domain.bounds import check_instant
 from ledger.domain.errors import InvalidInput, Unavailable, invariant
 from ledger.domain.member import (
+    BonusGranted,
     MemberEnrolled,
     PointsAccrued,
     PointsAdjusted,
@@ -40,6 +41,7 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     points_expired: int = 0
     downgraded: int = 0
     upgraded: int = 0
+    skipped: int = 0  # members a review would have changed but for a change at or after as_of
 
 
 def _chunks(items: Iterable[U], size: int) -> Iterator[list[U]]:
@@ -77,7 +79,9 @@ class RunsService:
         candidates = (
             members
             if members is not None
-            else self.core.originators(PointsAccrued, PointsAdjusted, RedemptionVoided)
+            else self.core.originators(
+                PointsAccrued, PointsAdjusted, BonusGranted, RedemptionVoided
+            )
         )
         result = RunResult(as_of=as_of)
         for chunk in _chunks(candidates, EXPIRY_CHUNK):
@@ -112,23 +116,27 @@ class RunsService:
         return events
 
     def review_tiers(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
-        """Recompute every member's tier from the spend in the window ending `as_of`."""
+        """Recompute every member's tier from the spend in `[as_of − window, as_of)`, except
+        members whose tier changed at or after `as_of` (counted as skipped)."""
         _not_ahead(as_of, now)
         version = self.rules.in_force(as_of)
-        members = down = up = 0
+        members = down = up = skipped = 0
         for member_uuid in self.core.originators(MemberEnrolled):
 
             def attempt(member_uuid: UUID = member_uuid) -> str | None:
                 member = self.core.get(member_uuid, evolve_member)
                 invariant(member is not None, "an enrolled member exists")
-                change = tierreview.review(member, version, as_of, operator)  # type: ignore[arg-type]
+                change, skip = tierreview.review(member, version, as_of, operator)  # type: ignore[arg-type]
                 if change is None:
-                    return None
+                    return "skipped" if skip else None
                 self.core.save(change)
                 return change.direction
 
-            direction = self.core.retrying(attempt)
+            outcome = self.core.retrying(attempt)
             members += 1
-            down += direction == "downgrade"
-            up += direction == "upgrade"
-        return RunResult(as_of=as_of, members_reviewed=members, downgraded=down, upgraded=up)
+            down += outcome == "downgrade"
+            up += outcome == "upgrade"
+            skipped += outcome == "skipped"
+        return RunResult(
+            as_of=as_of, members_reviewed=members, downgraded=down, upgraded=up, skipped=skipped
+        )

@@ -16,7 +16,15 @@ from ledger.domain.nonmember import (
     refund_non_member_sale,
 )
 from ledger.domain.refund import refund_sale
-from ledger.domain.sale import RefundReceipt, Sale, SaleReceipt, check_business_time, record_sale
+from ledger.domain.sale import (
+    RefundReceipt,
+    Sale,
+    SaleReceipt,
+    check_business_time,
+    check_lines,
+    fingerprint_form,
+    record_sale,
+)
 from ledger.services.access import AccessService
 from ledger.services.core import LedgerCore
 from ledger.services.once import Decided, Found, once, reused
@@ -36,7 +44,8 @@ class SalesService:
         """Record a POS sale exactly once; a retry of the same body gets the original receipt.
         A sale with `member_id: null` earns nothing and touches no member (analytics count it)."""
         check_business_time(cmd.occurred_at, now)
-        fingerprint = self.core.fingerprint(cmd)
+        check_lines(cmd.lines)
+        fingerprint = self.core.fingerprint(fingerprint_form(cmd))
         sale_uuid = ids.sale_id(cmd.store_id, cmd.receipt_no)
 
         def step(retry: bool) -> Found[SaleAnswer] | Decided[SaleAnswer]:

@@ -151,7 +151,7 @@ class StoredValueService:
         """Customer service's credit or debit (SPEC 2.6), once per adjustment number."""
         occurred_at = cmd.occurred_at or now
         check_business_time(occurred_at, now)
-        version = self.rules.at(occurred_at)
+        version = self.rules.at_or_first(occurred_at)
         return self._numbered(
             ids.adjustment_id(cmd.adjustment_no),
             kind="adjustment",

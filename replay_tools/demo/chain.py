@@ -1,6 +1,7 @@
 """The simulation: the rule versions published, the stores opened, the members recruited and
-enrolled (migrated ones with an opening balance), each day's visits by members and by
-customers without a card, the monthly expiry runs, and at the end a tier review."""
+enrolled (migrated ones with an opening balance, new ones often with a registration bonus, some
+referred by an earlier member, who gets the referral bonus), each day's visits by members and
+by customers without a card, the monthly expiry runs, and at the end a tier review."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import msgspec
 from ledger.application import Ledger
 from ledger.domain.commands import (
     EnrolMember,
+    GrantBonus,
     PostSale,
     RefundLine,
     RefundSale,
@@ -40,6 +42,8 @@ from replay_tools.demo.plan import (
     NON_MEMBER_REFUND_RATE,
     NON_MEMBER_VISITS,
     OPENING_HOURS,
+    REFERRAL_RATE,
+    REGISTRATION_BONUS_RATE,
     SCHEDULER,
     DemoPlan,
     DemoSummary,
@@ -122,10 +126,44 @@ class _Chain(Shopping):
             reason = "opening balance from the legacy POS (旧系统积分迁移)"
             self.adjust(m, at + timedelta(minutes=1), points, reason, f"MIG-{m.card}")
         else:
+            self.welcome(m, at + timedelta(minutes=1))
             self.visit(m, m.dtp, at + timedelta(minutes=2), away=False)  # the first purchase
         if m.dtp:
             first = self.some_day(self.start, 0, 27) if migrated else self.some_day(at, 26, 34)
             self.later(first, partial(self.refill, m))
+
+    def welcome(self, m: DemoMember, at: datetime) -> None:
+        """A new member's registration bonus (at headquarters' cost), and the referral bonus of
+        the earlier member who brought them (at the enrolling store's), as the dice say."""
+        rng = self.rng
+        if rng.random() < REGISTRATION_BONUS_RATE:
+            self.bonus(
+                m.card,
+                GrantBonus(
+                    bonus_no=self.number("B", m.home),
+                    code="registration",
+                    store_id=m.home,
+                    occurred_at=at,
+                ),
+            )
+        before = bisect.bisect_left(self.enrol_times, m.enrol_at)
+        recent = [
+            e for e in self.members[max(0, before - 50) : before + 50] if e.enrol_at < m.enrol_at
+        ]
+        if recent and rng.random() < REFERRAL_RATE:
+            referrer = rng.choice(recent)  # a member enrolled a little earlier brings a friend
+            cmd = GrantBonus(
+                bonus_no=self.number("B", m.home),
+                code="referral",
+                store_id=m.home,
+                occurred_at=at,
+                referred_member_id=m.card,
+            )
+            self.bonus(referrer.card, cmd)
+
+    def bonus(self, card: str, cmd: GrantBonus) -> None:
+        self.ledger.bonuses.grant(card, cmd, f"pos:{cmd.store_id}", now_utc())
+        self.out.bonuses += 1
 
     def refill(self, m: DemoMember, at: datetime) -> None:
         self.visit(m, True, at)

@@ -53,6 +53,13 @@ EXCHANGES = (  # sku, points, cash price in fen, the chain's cost in fen
     ("EX-THERMOMETER", 500, 990, 2_500),
     ("EX-BP-MONITOR", 3_000, 9_900, 15_000),
 )
+BONUSES = (  # code, points, who bears the cost
+    ("registration", 100, "hq"),
+    ("referral", 200, "store"),
+)
+REGISTRATION_BONUS_RATE = 0.6  # new members who get the registration bonus at enrolment
+REFERRAL_RATE = 0.1  # new members referred by an earlier member (who gets the referral bonus)
+INSURED_RATE = 0.35  # prescription lines partly paid by medical insurance (医保)
 DISTRICTS = ("城东", "城西", "城南", "城北", "高新", "滨江", "开发区", "老城", "新区", "大学城")
 ADMIN, SCHEDULER, SERVICE = "demo:admin", "demo:scheduler", "demo:service"
 
@@ -92,6 +99,8 @@ class DemoSummary(msgspec.Struct, kw_only=True):
     payments: int = 0
     stored_value_refunds: int = 0
     adjustments: int = 0
+    bonuses: int = 0
+    insured_lines: int = 0
     expiry_runs: int = 0
     points_expired: int = 0
     upgrades: int = 0
@@ -108,6 +117,7 @@ class DemoSummary(msgspec.Struct, kw_only=True):
             f"non-member sales ({self.non_member_refunds} refunded), {self.redemptions} "
             f"redemptions ({self.voids} voided), {self.conversions} conversions, "
             f"{self.payments} stored-value payments, {self.adjustments} adjustments, "
+            f"{self.bonuses} bonuses, {self.insured_lines} insured lines, "
             f"{self.expiry_runs} expiry runs ({self.points_expired} points expired), "
             f"{self.upgrades} upgrades, {self.downgrades} downgrades, {self.refused} refused; "
             f"{self.events} events in {self.seconds:.1f} s"

@@ -1,5 +1,8 @@
 """The demo chain's rule set (SPEC 2.10) as documents: version 1, in force since two years before
-the period, and version 2 from mid-period with changed multipliers and settlement cost."""
+the period, and version 2 from mid-period with changed multipliers and settlement cost. Both
+carry the catalogue of gifts and exchanges (SPEC 2.3), the bonuses for registration (at
+headquarters' cost) and referral (at the store's), and the member day's discount (会员日88折);
+version 2 doubles points for the whole birthday month."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from replay_tools.demo.plan import DemoPlan
+from replay_tools.demo.plan import BONUSES, EXCHANGES, GIFTS, DemoPlan
 
 
 def _iso(day: date, zone: ZoneInfo) -> str:
@@ -32,6 +35,34 @@ def _yearly(
     ]
 
 
+def catalogue() -> list[dict[str, Any]]:
+    """The gifts and exchanges, with their points, cash prices and costs to the chain."""
+    gifts = [
+        {"sku": sku, "kind": "gift", "points": points, "cost_fen": cost}
+        for sku, points, cost in GIFTS
+    ]
+    exchanges = [
+        {"sku": sku, "kind": "exchange", "points": points, "cash_price_fen": cash, "cost_fen": cost}
+        for sku, points, cash, cost in EXCHANGES
+    ]
+    return gifts + exchanges
+
+
+def redemption() -> dict[str, Any]:
+    return {
+        "cash_offset_points_per_yuan": 100,
+        "max_offset_ratio": "0.5",
+        "voucher_ladder": [
+            {"points": 100, "value_fen": 200},
+            {"points": 500, "value_fen": 1_500},
+            {"points": 1_000, "value_fen": 4_000},
+            {"points": 2_000, "value_fen": 10_000},
+        ],
+        "stored_value_points_per_yuan": 100,
+        "catalogue": catalogue(),
+    }
+
+
 def rule_documents(plan: DemoPlan) -> list[dict[str, Any]]:
     """Version 1, in force since two years before the start; version 2 from mid-period."""
     zone = ZoneInfo(plan.timezone)
@@ -47,7 +78,7 @@ def rule_documents(plan: DemoPlan) -> list[dict[str, Any]]:
             "sku_promotions": _yearly(years, zone, (6, 1), (7, 1), sku="BRAND-X", multiplier="20")
             + _yearly(winters, zone, (12, 1), (3, 1), sku="OTC-FLU", multiplier="5"),
             "member_days": [
-                {"weekday": 6, "mode": "multiplier", "multiplier": "2"},
+                {"weekday": 6, "mode": "multiplier", "multiplier": "2", "discount": "0.88"},
                 {"day_of_month": 8, "mode": "no_points"},
             ],
             "birthday": {"multiplier": "2", "tiers": ["gold", "vip"]},
@@ -67,19 +98,13 @@ def rule_documents(plan: DemoPlan) -> list[dict[str, Any]]:
                 {"code": "vip", "min_spend_fen": 3_000_000, "discount": "0.90"},
             ],
         },
-        "redemption": {
-            "cash_offset_points_per_yuan": 100,
-            "max_offset_ratio": "0.5",
-            "voucher_ladder": [
-                {"points": 100, "value_fen": 200},
-                {"points": 500, "value_fen": 1_500},
-                {"points": 1_000, "value_fen": 4_000},
-                {"points": 2_000, "value_fen": 10_000},
-            ],
-            "stored_value_points_per_yuan": 100,
-        },
+        "redemption": redemption(),
         "expiry": {"rolling_months": 12, "clearance_month": 3, "clearance_day": 31},
         "settlement": {"cost_per_point_fen": "3"},
+        "bonuses": [
+            {"code": code, "points": points, "cost_to": cost_to}
+            for code, points, cost_to in BONUSES
+        ],
     }
     first["tiers"]["levels"][3]["points_multiplier"] = "1.5"
     if plan.days < 2:
@@ -90,4 +115,5 @@ def rule_documents(plan: DemoPlan) -> list[dict[str, Any]]:
     second["tiers"]["levels"][3]["points_multiplier"] = "2"
     second["redemption"]["voucher_ladder"].append({"points": 5_000, "value_fen": 30_000})
     second["settlement"]["cost_per_point_fen"] = "2.8"
+    second["accrual"]["birthday"]["scope"] = "month"
     return [first, second]

@@ -31,6 +31,7 @@ from replay_tools.demo.plan import (
     EXCHANGES,
     FLU_MONTHS,
     GIFTS,
+    INSURED_RATE,
     LINE_COUNT_WEIGHTS,
     LINE_COUNTS,
     OTHER_STORE_RATE,
@@ -71,7 +72,12 @@ class Shopping(Agenda):
         if dtp:
             fen = rng.randint(1_800, 9_800) * 100
             lines.append(
-                SaleLine(sku=f"DTP-{rng.randint(1, 12):03d}", category="rx", amount_fen=fen)
+                SaleLine(
+                    sku=f"DTP-{rng.randint(1, 12):03d}",
+                    category="rx",
+                    amount_fen=fen,
+                    insured_fen=self.insured(fen),
+                )
             )
         flu = at.month in FLU_MONTHS
         while len(lines) < count:
@@ -83,13 +89,15 @@ class Shopping(Agenda):
                 sku, price = "BRAND-X", 29_800
             quantity = rng.choices((1, 2, 3), (80, 15, 5))[0]
             special = rng.random() < 0.04  # 特价 goods earn no points
+            fen = price * quantity
             lines.append(
                 SaleLine(
                     sku=sku,
                     category=category,
-                    amount_fen=price * quantity,
+                    amount_fen=fen,
                     quantity=quantity,
                     no_points=special,
+                    insured_fen=self.insured(fen) if category == "rx" else 0,
                 )
             )
             if (
@@ -105,6 +113,13 @@ class Shopping(Agenda):
                     )
                 )
         return lines
+
+    def insured(self, fen: int) -> int:
+        """The part of a prescription line medical insurance pays (医保), if it pays."""
+        if self.rng.random() >= INSURED_RATE:
+            return 0
+        self.out.insured_lines += 1
+        return fen * self.rng.choice((50, 70, 80, 100)) // 100
 
     def visit(self, m: DemoMember, dtp: bool, at: datetime, *, away: bool = True) -> None:
         """A purchase (mostly at the home store, if `away` sometimes elsewhere), and what may
@@ -183,29 +198,14 @@ class Shopping(Agenda):
                 store_id=store, redemption_no=no, member_id=card, occurred_at=at, points=step
             )
         gifts = [g for g in GIFTS if g[1] <= points]
-        if kind == "gift" and gifts:
-            sku, cost, fen = rng.choice(gifts)
-            return Gift(
-                store_id=store,
-                redemption_no=no,
-                member_id=card,
-                occurred_at=at,
-                points=cost,
-                gift_sku=sku,
-                cost_fen=fen,
-            )
+        if kind == "gift" and gifts:  # the catalogue fixes its points and cost (SPEC 2.3)
+            sku = rng.choice(gifts)[0]
+            return Gift(store_id=store, redemption_no=no, member_id=card, occurred_at=at, sku=sku)
         offers = [e for e in EXCHANGES if e[1] <= points]
         if kind == "exchange" and offers:
-            sku, cost, cash, fen = rng.choice(offers)
+            sku = rng.choice(offers)[0]
             return Exchange(
-                store_id=store,
-                redemption_no=no,
-                member_id=card,
-                occurred_at=at,
-                points=cost,
-                sku=sku,
-                cash_price_fen=cash,
-                cost_fen=fen,
+                store_id=store, redemption_no=no, member_id=card, occurred_at=at, sku=sku
             )
         return None
 
@@ -305,8 +305,8 @@ class Shopping(Agenda):
         cmd = AdjustPoints(
             adjustment_no=ticket, points=points, reason=reason, ticket=ticket, occurred_at=at
         )
-        try:
-            receipt, _ = self.ledger.stored_value.adjust(m.card, cmd, SERVICE, now_utc())
+        try:  # posted the day it happens (an adjustment may be backdated 31 days at most)
+            receipt, _ = self.ledger.stored_value.adjust(m.card, cmd, SERVICE, at)
         except REFUSALS:
             self.out.refused += 1
             return

@@ -87,8 +87,9 @@ def test_an_expiry_run_expires_due_lots_once(ready: Chain) -> None:
 
 def test_a_voided_redemption_refills_an_expired_lot_which_expires_again(ready: Chain) -> None:
     old = [{"sku": "A", "category": "otc", "amount_fen": 10_000}]
-    ready.sale("R1", lines=old, occurred_at="2025-06-01T10:00:00+08:00")
-    assert ready.redeem("X1", "cash_offset", 60).status_code == 201
+    ready.sale("R1", lines=old, occurred_at="2025-06-01T10:00:00+08:00")  # due 2026-04-01
+    before_due = "2026-03-01T10:00:00+08:00"  # a due lot is gone for writes (SPEC 2.3)
+    assert ready.redeem("X1", "cash_offset", 60, occurred_at=before_due).status_code == 201
     run = ready.client.post("/v1/admin/expiry-runs", json={"as_of": now_iso()}, headers=ADMIN)
     assert run.json()["points_expired"] == 40
     assert ready.redemption_action("X1", "void").json()["points_restored"] == 60

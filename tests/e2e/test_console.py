@@ -308,3 +308,27 @@ def test_signing_out_ends_the_session_on_the_server(client: Client, chain: Chain
     replayed = client.get("/console/members", follow_redirects=False)
     assert replayed.status_code == 303
     assert replayed.headers["location"].startswith("/console/login")
+
+
+def test_the_console_shows_stored_value_cost_liability_by_cost_and_refund_lines(
+    client: Client, chain: Chain
+) -> None:
+    """Contract version 2 in the console: the settlement's stored-value cost column, the
+    liability valued lot by lot (with the stored value outstanding), a refund's explanation."""
+    chain.standard()
+    assert chain.enrol("M1").status_code == 201
+    tcm = [{"sku": "TCM-1", "category": "tcm", "amount_fen": 10_000}]
+    assert chain.sale("R1", lines=tcm).status_code == 201  # 200 points
+    assert chain.refund("R1", "F1", [(1, 2_500)]).json()["points_reversed"] == 50
+    chain.stored_value("conversions", store_id="S2", conversion_no="C1", points=100)
+    chain.stored_value("payments", payment_no="P1", amount_fen=60)
+    caught_up(client)
+    period = datetime.now(SHANGHAI).strftime("%Y-%m")
+    sign_in(client, chain.finance())
+    page = client.get(f"/console/finance?period={period}").text
+    assert 'data-field="stored_value_cost_fen">¥0.60<' in page
+    assert 'id="liability-stored-value">¥0.40<' in page and "liability-by-version" in page
+    sign_in(client, chain.service())
+    member = client.get("/console/members?card=M1").text
+    assert "line 1 TCM-1: 2500 fen refunded ×2" in member
+    assert "from the lot of receipt R1" in member

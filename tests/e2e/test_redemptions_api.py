@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chain import ADMIN, Chain, now_iso
+from tests.chain import ADMIN, STEADY, Chain, now_iso
 from tests.e2e.conftest import Clock
 
 pytestmark = pytest.mark.e2e
@@ -21,10 +21,16 @@ def otc(fen: int) -> list[dict[str, Any]]:
     return [{"sku": "A", "category": "otc", "amount_fen": fen}]
 
 
+CATALOGUE = [
+    {"sku": "G-TOWEL", "kind": "gift", "points": 100, "cost_fen": 800},
+    {"sku": "E-1", "kind": "exchange", "points": 200, "cash_price_fen": 990, "cost_fen": 500},
+]
+
+
 @pytest.fixture
 def rich(chain: Chain) -> Chain:
-    """Member M1 with 3,000 points in one lot."""
-    chain.standard()
+    """Member M1 with 3,000 points in one lot; a gift and an exchange in the catalogue."""
+    chain.standard(STEADY | {"redemption": STEADY["redemption"] | {"catalogue": CATALOGUE}})
     assert chain.enrol("M1").status_code == 201
     assert chain.sale("R1", lines=otc(300_000)).status_code == 201
     return chain
@@ -41,8 +47,8 @@ def points(chain: Chain) -> int:
         ("cash_offset", 500, {}, 500, 500),
         ("cash_offset", 500, {"receipt_amount_fen": 1000}, 500, 500),
         ("voucher", 500, {}, 1500, 1500),
-        ("gift", 100, {"gift_sku": "G-TOWEL", "cost_fen": 800}, 800, 800),
-        ("exchange", 200, {"sku": "E-1", "cash_price_fen": 990, "cost_fen": 500}, 500, 500),
+        ("gift", 100, {"sku": "G-TOWEL"}, 800, 800),  # the catalogue's points and cost
+        ("exchange", 200, {"sku": "E-1"}, 500, 500),
     ],
 )
 def test_each_kind_spends_points_and_records_value_and_cost(
@@ -65,7 +71,9 @@ def test_each_kind_spends_points_and_records_value_and_cost(
     [
         ("voucher", 300, {}, "invalid-input"),  # not a ladder step
         ("cash_offset", 500, {"receipt_amount_fen": 600}, "invalid-input"),  # over 50% of 6 yuan
-        ("gift", 100, {}, "invalid-input"),  # gift_sku and cost_fen missing
+        ("gift", 100, {}, "invalid-input"),  # sku missing
+        ("gift", 100, {"sku": "G-TOWEL", "cost_fen": 800}, "invalid-input"),  # not the POS's say
+        ("cash_offset", 500, {"receipt_amount_fen": None}, "invalid-input"),  # receipt required
         ("cash_offset", 0, {}, "invalid-input"),
         ("cash_offset", -5, {}, "invalid-input"),
         ("teleport", 100, {}, "invalid-input"),
@@ -195,6 +203,7 @@ def test_concurrent_redemptions_never_overdraw(live_url: str) -> None:
             "occurred_at": at,
             "kind": "cash_offset",
             "points": 300,
+            "receipt_amount_fen": 600,
         }
         with httpx.Client(base_url=live_url, timeout=60) as terminal:
             return terminal.post("/v1/redemptions", json=body, headers=keys[store]).status_code

@@ -81,7 +81,9 @@ def test_the_spec_example_and_cross_store_redemptions(
         "points_issued": 50_000,
         "fee_due_fen": 150_000,
         "redemption_cost_fen": 1500,
+        "stored_value_cost_fen": 0,
         "difference_fen": 148_500,
+        "hq_bonus_points": 0,
     }
     assert report["closed"] is False
 

@@ -14,6 +14,9 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from entry.cli import main
+from ledger.application import Ledger
+from ledger.domain.pricing import StoredExchange, StoredGift
+from ledger.domain.redemption import RedemptionRecorded
 from ledger.settings import Settings
 from tests.conftest import ADMIN_KEY, TEST_MASTER_KEY
 from tests.polling import caught_up
@@ -83,3 +86,27 @@ def test_the_old_log_replays_to_the_same_answers(imported: Settings) -> None:
             [i["type"], i["points_delta"], i["balance_after"]] for i in history.json()["items"]
         ]
         assert items == EXPECTED["history_FX000101"]
+
+
+def test_old_gift_and_exchange_requests_decode_and_keep_their_stated_cost(
+    imported: Settings,
+) -> None:
+    """Contract version 1's gifts (`gift_sku`, `cost_fen`) and exchanges (`cash_price_fen`,
+    `cost_fen`) stated their own cost; contract version 2 takes it from the catalogue. The
+    stored requests still decode as they were posted, and each keeps the cost it stated."""
+    ledger = Ledger(imported)
+    try:
+        recorded = [
+            e for e in ledger.core.stored(RedemptionRecorded) if isinstance(e, RedemptionRecorded)
+        ]
+    finally:
+        ledger.close()
+    old = [e for e in recorded if isinstance(e.request, StoredGift | StoredExchange)]
+    assert StoredGift in {type(e.request) for e in old}  # the fixture holds gifts
+    for event in old:
+        request = event.request
+        assert isinstance(request, StoredGift | StoredExchange)
+        assert request.cost_fen == event.cost_fen == event.receipt.cost_fen
+        assert request.points == event.receipt.points_redeemed + event.receipt.points_held
+    gifts = [e.request for e in old if isinstance(e.request, StoredGift)]
+    assert all(g.gift_sku and g.sku is None for g in gifts)

@@ -26,8 +26,9 @@ from tests.conftest import TEST_MASTER_KEY
 pytestmark = pytest.mark.integration
 
 # 45 days across the clearance of last year's points (2025-04-01) and a mid-period rule version;
-# seed 6 is one whose 200 members do a bit of everything, voids and conversions included.
-RICH = DemoPlan(stores=3, members=200, days=45, seed=6, start=date(2025, 3, 1))
+# seed 9 is one whose 200 members do a bit of everything, voids, conversions and stored value
+# spent at another store than it was converted at included.
+RICH = DemoPlan(stores=3, members=200, days=45, seed=9, start=date(2025, 3, 1))
 
 
 def _events(ledger: Ledger) -> list[tuple[str, Any]]:
@@ -81,6 +82,26 @@ def test_a_small_demo_has_stores_tiers_and_every_kind_of_movement(settings: Sett
         "device",
     }
     assert any(line.no_points for sale in sales for line in sale.lines)
+    insured = [line for sale in sales for line in sale.lines if line.insured_fen]
+    assert len(insured) == result.insured_lines > 0
+    assert all(0 < line.insured_fen <= line.amount_fen for line in insured)
+    assert all(line.category == "rx" for line in insured)  # medical insurance pays for drugs
+
+    # contract version 2: a catalogue, bonuses, stored value spent at other stores
+    bonuses = [e for name, e in events if name == "BonusGranted"]
+    assert counts["BonusGranted"] == result.bonuses > 0
+    assert {(b.code, b.cost_to) for b in bonuses} == {("registration", "hq"), ("referral", "store")}
+    assert all(b.referred_member_id for b in bonuses if b.code == "referral")
+    gifts = [
+        e.request for e in redeemed if type(e.request).__name__ in ("StoredGift", "StoredExchange")
+    ]
+    assert gifts and all(g.sku and g.cost_fen is None for g in gifts)  # named by SKU only
+    converted_at: dict[str, set[str]] = {}
+    for name, e in events:
+        if name == "PointsConverted":
+            converted_at.setdefault(str(e.originator_id), set()).add(e.store_id)
+    paid = [e for name, e in events if name == "StoredValueDebited"]
+    assert any(e.store_id not in converted_at.get(str(e.originator_id), set()) for e in paid)
 
     # A void happens at its business time, in the period (and its month's settlement), not on
     # the day the demo ran.

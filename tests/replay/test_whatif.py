@@ -14,7 +14,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.domain.commands import EnrolMember, PostSale, RegisterStore, SaleLine
-from ledger.domain.sale import Sale
+from ledger.domain.sale import Sale, SaleReceipt
 from ledger.settings import Settings
 from replay_tools import whatif
 from replay_tools.whatif import StoreWhatIf, what_if
@@ -198,3 +198,36 @@ def test_an_invalid_rules_file_is_refused(
     rules.write_bytes(msgspec.json.encode(doc(RULES_A, accrual=accrual(typo=1))))
     assert _run(settings, monkeypatch, str(rules)) == 1
     assert "typo" in capsys.readouterr().err
+
+
+def test_an_offline_sale_is_revalued_with_the_tier_held_at_its_time(settings: Settings) -> None:
+    """The what-if replay values with the POS's function and inputs (SPEC 2.1): an offline
+    sale dated before the member's upgrade, uploaded after it, is valued at the tier it was
+    held at then, and its insured part earns nothing; under the same rules nothing differs."""
+    app = Ledger(settings)
+    try:
+        app.rules.publish(ruleset(RULES_A), "t")
+        app.access.configure_store("S1", RegisterStore(name="One", kind="direct"), "t")
+        app.members.enrol(EnrolMember(member_id="M4", store_id="S1"), "t", NOW)
+        upgrade = PostSale(
+            store_id="S1",
+            receipt_no="U1",
+            member_id="M4",
+            occurred_at=datetime.fromisoformat("2026-05-15T10:00:00+08:00"),
+            lines=[_line("otc", 100_000)],
+        )
+        upgraded, _ = app.sales.post(upgrade, "pos", NOW)
+        assert isinstance(upgraded, SaleReceipt) and upgraded.tier_changed  # silver (×2)
+        offline = msgspec.structs.replace(
+            upgrade,
+            receipt_no="U0",
+            occurred_at=datetime.fromisoformat("2026-05-10T10:00:00+08:00"),
+            lines=[SaleLine(sku="RX", category="rx", amount_fen=10_000, insured_fen=4_000)],
+        )
+        receipt, _ = app.sales.post(offline, "pos", NOW)
+        assert receipt.points_earned == 60  # normal then: (10000 − 4000) / 100, not × 2
+        report = what_if(app, ruleset(RULES_A), FROM, TO)
+        assert (report.totals.sales, report.totals.points_earned) == (2, 1060)
+        assert report.totals.difference == 0
+    finally:
+        app.close()

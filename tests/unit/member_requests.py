@@ -12,6 +12,7 @@ in the test module compose these (a sale then its refund, a redemption then its 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from hypothesis import event as observe
@@ -33,6 +34,7 @@ from ledger.domain.errors import (
     InsufficientPoints,
     InsufficientStoredValue,
     InvalidInput,
+    LedgerError,
     RedemptionVoidedAlready,
     RefundExceedsSale,
 )
@@ -40,7 +42,6 @@ from ledger.domain.member import (
     PointsAccrued,
     PointsAdjusted,
     PointsConverted,
-    PointsExpired,
     PointsHeld,
     PointsRedeemed,
     PointsReversed,
@@ -57,7 +58,6 @@ from tests.unit.member_model import (
     CARD,
     HOLD_MINUTES,
     LOCK_DAYS,
-    OPERATOR,
     RULES,
     SV_POINTS_PER_YUAN,
     LedgerMachine,
@@ -66,6 +66,7 @@ from tests.unit.member_model import (
     assert_fifo,
     builtins,
     by,
+    is_due,
     types,
 )
 
@@ -116,13 +117,14 @@ class RequestsMachine(LedgerMachine):
     def refund(self, sale_id: UUID, lines: list[RefundLine]) -> int:
         """Refund `lines` of a sale now (they must be valid); returns the points reversed."""
         cmd = RefundSale(refund_no=self.number("F"), occurred_at=self.now, lines=lines)
-        before = self.member
-        own_pending = sum(
-            lot.remaining
-            for lot in before.lots
-            if lot.sale_id == sale_id and lot.available_at > self.now
-        )
-        lots = self.lots_available(self.now)
+        before, at = self.member, self.now
+
+        def reversible(lot: Any) -> bool:  # pending or not, earned by now, not due (gone)
+            return lot.remaining > 0 and lot.earned_at <= at and not is_due(lot.expires_at, at)
+
+        lots = [lot for lot in before.lots if reversible(lot)]
+        own_left = sum(lot.remaining for lot in lots if lot.sale_id == sale_id)
+        others = sum(lot.remaining for lot in lots if lot.sale_id != sale_id)
         receipt, written = self.write(by(self.ledger.sales.refund, *self.sales[sale_id]), cmd)
         reversal, record = written
         assert isinstance(reversal, PointsReversed) and isinstance(record, SaleRefunded)
@@ -131,30 +133,31 @@ class RequestsMachine(LedgerMachine):
         assert points == receipt.points_reversed == record.points_reversed >= 0
         took = sum(t.points for t in reversal.takes)
         assert took + reversal.debt_added == points and receipt.debt_added == reversal.debt_added
-        # pending points of the sale first, then spendable lots; only what is left is debt
-        assert reversal.debt_added == max(0, points - own_pending - lots)
-        own = [
-            before.lot(t.lot_id).sale_id == sale_id and before.lot(t.lot_id).available_at > self.now
-            for t in reversal.takes
-        ]
-        assert own == sorted(own, reverse=True), "the sale's own pending points go first"
+        # the sale's own lot first (pending or not), then the other lots FIFO (pending or not),
+        # never a lot due now; only what is left is debt
+        assert reversal.debt_added == max(0, points - own_left - others)
+        own = [before.lot(t.lot_id).sale_id == sale_id for t in reversal.takes]
+        assert own == sorted(own, reverse=True), "the sale's own lot goes first"
         own_taken = sum(t.points for t, mine in zip(reversal.takes, own, strict=True) if mine)
-        assert own_taken == min(points, own_pending)
-        assert_fifo(
-            before, [t for t, mine in zip(reversal.takes, own, strict=True) if not mine], self.now
-        )
-        observe(f"refund: own pending {own_pending > 0}, debt {reversal.debt_added > 0}")
+        assert own_taken == min(points, own_left), "no other lot while the own lot has points"
+        assert all(reversible(before.lot(t.lot_id)) for t in reversal.takes), "none due"
+        others_taken = [t for t, mine in zip(reversal.takes, own, strict=True) if not mine]
+        assert_fifo(before, others_taken, at, pending=True, apart=sale_id)
+        observe(f"refund: own lot {own_left > 0}, debt {reversal.debt_added > 0}")
         self.points_model -= points
         return points
 
     # -- redemptions ----------------------------------------------------------------------------
 
-    def spend_by_redemption(self, cmd: Redeem, *, invalid: bool = False) -> UUID | None:
-        """Post a redemption; check its refusal or its effect. Returns its id when it was made."""
-        points, hold, at = cmd.points, cmd.hold, cmd.occurred_at
+    def spend_by_redemption(
+        self, cmd: Redeem, points: int, *, refusal: type[LedgerError] | None = None
+    ) -> UUID | None:
+        """Post a redemption of `points` (a catalogue item's, or those stated); check its
+        refusal (`refusal`: the error it must raise) or its effect. Returns its id when made."""
+        hold, at = cmd.hold, cmd.occurred_at
         send = by(self.ledger.redemptions.redeem)
-        if invalid:
-            self.refused(InvalidInput, send, cmd)
+        if refusal is not None:
+            self.refused(refusal, send, cmd)
             return None
         if points > self.spendable(at):
             self.refused(InsufficientPoints, send, cmd)
@@ -335,19 +338,22 @@ class RequestsMachine(LedgerMachine):
         paid.refunded_fen += amount
         self.stored_value_model += amount
 
-    def adjustment(self, points: int) -> None:
+    def adjustment(self, points: int, back: timedelta = timedelta(0)) -> None:
+        """Customer service's credit or debit dated `back` before now: refused (422) before
+        the enrolment or more than 31 days back (SPEC 2.6)."""
+        at = self.now - back
         cmd = AdjustPoints(
             adjustment_no=self.number("A"),
             points=points,
             reason="customer service",
             ticket="T-1",
-            occurred_at=self.now,
+            occurred_at=at,
         )
         send = by(self.ledger.stored_value.adjust, CARD)
-        if points == 0:
+        if points == 0 or at < self.member.enrolled_at or back > timedelta(days=31):
             self.refused(InvalidInput, send, cmd)
             return
-        if points < 0 and -points > self.spendable(self.now):
+        if points < 0 and -points > self.spendable(at):
             self.refused(InsufficientPoints, send, cmd)
             return
         before_member, before = self.member, self.balance()
@@ -360,35 +366,11 @@ class RequestsMachine(LedgerMachine):
             kept = points - event.debt_paid
             assert (event.lot.points if event.lot else 0) == kept
             if event.lot is not None:
-                assert event.lot.available_at == self.now, "a credit is spendable at once"
+                assert event.lot.available_at == at, "a credit is spendable at once"
+                assert event.lot.expires_at is not None, "every lot expires by the rules"
         else:
             assert sum(t.points for t in event.takes) == -points and event.lot is None
-            assert_fifo(before_member, event.takes, self.now)
+            assert_fifo(before_member, event.takes, at)
         observe(f"adjust {'credit' if points > 0 else 'debit'}: debt paid {event.debt_paid > 0}")
         self.points_model += points
         assert self.balance().points == before.points + points
-
-    def expiry_run(self) -> None:
-        """The expiry run as of now: one `PointsExpired` per due lot; a second run expires
-        nothing twice."""
-        due = {
-            lot.lot_id: lot.remaining
-            for lot in self.member.lots
-            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= self.now
-        }
-        start = self.ledger.core.log_position()
-        result = self.ledger.runs.expire(self.now, OPERATOR, self.now)
-        written = self.since(start)
-        assert all(isinstance(e, PointsExpired) for e in written)
-        assert {e.lot_id: e.points for e in written if isinstance(e, PointsExpired)} == due
-        assert (result.lots_expired, result.points_expired) == (len(due), sum(due.values()))
-        observe(f"expiry: {'expired lots' if due else 'nothing due'}")
-        self.points_model -= sum(due.values())
-        start = self.ledger.core.log_position()
-        again = self.ledger.runs.expire(self.now, OPERATOR, self.now)
-        assert again.lots_expired == 0 and self.ledger.core.log_position() == start
-        assert all(
-            lot.remaining == 0
-            for lot in self.member.lots
-            if lot.expires_at is not None and lot.expires_at <= self.now
-        )
