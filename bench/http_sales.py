@@ -493,7 +493,7 @@ def _rss_record(scenario: Scenario, workers: dict[str, Any], seconds: float) -> 
         "store": scenario.store,
         "of": scenario.name,
         "soak_seconds": round(seconds),
-        "workers": workers,
+        "per_worker": workers,
         "max_rss_mb": max((w["max_mb"] for w in workers.values()), default=0.0),
     }
 

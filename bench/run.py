@@ -11,6 +11,10 @@ Steps (`--only` / `--skip`, comma-separated names):
   http_sales     bench/http_sales.py: POS sales over HTTP on PostgreSQL (saturation, a fixed
                  offered rate, the naive design without the aggregate cache) and on SQLite
   pgbench_limit  bench/pgbench_limit.py: one-row insert+commit transactions/s, same clients
+  writers        bench/writers.py: sales/s and commits/s with 1, 2, 4, 8 writer processes
+                 in process against one PostgreSQL database (issue 18's scale model)
+  import_members bench/import_members.py (issue 16's migration import), members/s; skipped
+                 with a note while that script does not exist
 
 Then, on a big log (`--log-size small|full`, in each of `--log-stores`), generated once per
 store and shared by the steps after it (expiry last: it writes to the log), then dropped:
@@ -48,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import targets as issue18
 from bench.bigstore import recreate
 from bench.harness import (
     DEFAULT_PG_ADMIN_URL,
@@ -89,6 +94,10 @@ STEPS = [
             f"{a.rate:g}",
             "--members",
             str(a.members),
+            "--open-rate",
+            f"{a.open_rate:g}",
+            "--soak-seconds",
+            f"{a.soak_seconds:g}",
             "--pg-admin-url",
             a.pg_admin_url,
             *(["--scenarios", a.scenarios] if a.scenarios else []),
@@ -106,6 +115,23 @@ STEPS = [
             "--pg-admin-url",
             a.pg_admin_url,
         ],
+    ),
+    Step(
+        "writers",
+        "bench.writers",
+        lambda a: [
+            "--processes",
+            a.writer_processes,
+            "--seconds",
+            f"{a.writer_seconds:g}",
+            "--pg-admin-url",
+            a.pg_admin_url,
+        ],
+    ),
+    Step(
+        "import_members",
+        "bench.import_members",
+        lambda a: ["--pg-admin-url", a.pg_admin_url],
     ),
     Step(
         "biglog",
@@ -171,6 +197,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="ledger serve --workers (PG)")
     parser.add_argument("--rate", type=float, default=1000, help="offered sales/s of pg-rate")
     parser.add_argument("--members", type=int, default=3_000)
+    parser.add_argument("--open-rate", type=float, default=500, help="open-loop sales/s offered")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=60, help="the RSS soak's load (issue 18 asks 600)"
+    )
+    parser.add_argument("--writer-processes", default="1,2,4,8", help="bench.writers counts")
+    parser.add_argument("--writer-seconds", type=float, default=15)
     parser.add_argument("--scenarios", default="", help="http_sales --scenarios (default all)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
@@ -272,6 +304,17 @@ def _wait(process: subprocess.Popen[str], timeout: float = 120) -> None:
         process.wait()
 
 
+def skipped(step: Step) -> dict[str, Any]:
+    """The figure of a step whose script is not there yet (issue 16 writes the importer)."""
+    return {
+        "bench": "run",
+        "figure": "import-members" if step.name == "import_members" else step.name,
+        "value": None,
+        "unit": "members/s" if step.name == "import_members" else "",
+        "skipped": f"{step.module.replace('.', '/')}.py does not exist yet",
+    }
+
+
 def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Figures made of others: the sale path against pgbench's limit, the cache's gain."""
     by = {r["figure"]: r for r in records}
@@ -287,6 +330,19 @@ def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "unit": "ratio",
                 "formula": "pg-saturation sales/s ÷ pgbench-insert-commit tps",
                 "sales_per_s": sales["value"],
+                "pgbench_tps": limit["value"],
+            }
+        )
+    own = by.get("pg-projector-saturation")
+    if own and limit and limit["value"]:
+        out.append(
+            {
+                "bench": "run",
+                "figure": "ratio-projector-to-pgbench",
+                "value": round(own["value"] / limit["value"], 4),
+                "unit": "ratio",
+                "formula": "pg-projector-saturation sales/s ÷ pgbench-insert-commit tps",
+                "sales_per_s": own["value"],
                 "pgbench_tps": limit["value"],
             }
         )
@@ -420,7 +476,7 @@ def doc_section(
     return "\n".join(
         [
             "",
-            f"## {time.strftime('%Y-%m-%d')} — `make bench` (issue 5's harness)",
+            f"## {time.strftime('%Y-%m-%d')} — `make bench` (issues 5 and 18)",
             "",
             "Figures: " + ", ".join(f"`{r['figure']}`" for r in records) + ".",
             "",
@@ -436,6 +492,10 @@ def doc_section(
             *[f"- `{c}`" for c in commands],
             "",
             markdown_table(table(records)),
+            "",
+            "Issue 18's targets, read against this run (`bench/targets.py`):",
+            "",
+            markdown_table(issue18.rows(records)),
             "",
             (
                 f"Errors (non-201 responses, socket errors, failed transactions) in "
@@ -461,6 +521,25 @@ def doc_section(
     )
 
 
+def run_plain_steps(
+    steps: list[Step], args: argparse.Namespace, records: list[dict[str, Any]], commands: list[str]
+) -> list[str]:
+    """The steps not on the big log, in order (figures and commands collected); those that
+    failed. A step whose script does not exist yet gives a `skipped` figure."""
+    failed = []
+    for step in steps:
+        if not (REPO / (step.module.replace(".", "/") + ".py")).exists():
+            say(f"step {step.name}: {step.module} does not exist yet, skipped")
+            records.append(skipped(step))
+            continue
+        found, status, shown = run_step(step, args)
+        records += found
+        commands.append(shown)
+        if status != 0:
+            failed.append(step.name)
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     exit_on_sigterm()
@@ -474,12 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         for step in STEPS
         if not ((args.only and step.name not in args.only) or step.name in args.skip)
     ]
-    for step in (s for s in chosen if not s.on_big_log):
-        found, status, shown = run_step(step, args)
-        records += found
-        commands.append(shown)
-        if status != 0:
-            failed.append(step.name)
+    failed += run_plain_steps([s for s in chosen if not s.on_big_log], args, records, commands)
     on_log = [s for s in chosen if s.on_big_log and not (args.reuse_log and s.name == "biglog")]
     for store in args.log_stores if on_log else []:
         url = log_url(store, args)
@@ -504,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(record)
     minutes = (time.monotonic() - started) / 60
     sys.stdout.write("\n" + text_table(table(records)) + "\n")
+    sys.stdout.write("\n" + text_table(issue18.rows(records)) + "\n")
     sys.stdout.flush()
     if not args.no_doc and records:
         section = doc_section(
