@@ -117,6 +117,16 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outcome(child: subprocess.Popen[str]) -> dict[str, int]:
+    """What a writer process posted; a process that died (its status, e.g. -11 for a
+    segmentation fault: faulthandler printed its stacks on stderr) counts as failed."""
+    out = child.communicate(timeout=120)[0].strip().splitlines()
+    if child.returncode != 0 or not out:
+        say(f"writer pid {child.pid} ended with status {child.returncode}")
+        return {"sales": 0, "failed": 0, "died": 1, "status": child.returncode}
+    return {**json.loads(out[-1]), "died": 0}
+
+
 def _counters(url: str, name: str) -> tuple[int, int]:
     """(commits of the database, the log's head) now."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -137,7 +147,7 @@ def measure(
     with throwaway_database(args.pg_admin_url, name, template=template) as url:
         start_at = time.time() + 3 + processes * 0.5  # every writer opened before the start
         argv = [
-            sys.executable, "-m", "bench.writers", "--child", "--database-url", url,
+            sys.executable, "-X", "faulthandler", "-m", "bench.writers", "--child", "--database-url", url,
             "--master-key", master.hex(), "--threads", str(args.threads),
             "--seconds", f"{args.seconds:g}", "--start-at", f"{start_at:.3f}",
             "--members", str(args.members), "--stores", str(args.stores),
@@ -163,9 +173,7 @@ def measure(
         time.sleep(max(0.0, start_at + args.seconds + 0.5 - time.time()))
         cpu = meter.stop()
         commits1, head1 = _counters(url, name)
-        outputs = [
-            json.loads(c.communicate(timeout=120)[0].strip().splitlines()[-1]) for c in children
-        ]
+        outputs = [_outcome(c) for c in children]
     seconds = meter.seconds
     sales = sum(o["sales"] for o in outputs)
     writers_cores = sum(v for k, v in cpu.items() if k.startswith("w") and k != "wrk")
@@ -180,7 +188,8 @@ def measure(
         "seconds": args.seconds,
         "sales": sales,
         "failed": sum(o["failed"] for o in outputs),
-        "errors": sum(o["failed"] for o in outputs),
+        "errors": sum(o["failed"] + o["died"] for o in outputs),
+        "writers_died": [o["status"] for o in outputs if o["died"]],
         "commits_per_s": round((commits1 - commits0) / seconds, 1),
         "events_per_s": round((head1 - head0) / seconds, 1),
         "cpu_cores_used": {
