@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,14 +28,32 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.domain.model import DomainEvent
 from ledger.infrastructure.identityindex import IndexedPostgresRecorder, IndexedSQLiteRecorderMixin
-from ledger.infrastructure.topics import topic_of
+from ledger.infrastructure.topics import STORED, topic_of
 
 _encoder = msgspec.json.Encoder()
 
 
-@cache
+_decoders: dict[str, msgspec.json.Decoder[DomainEvent]] = {}
+_decoders_made = threading.Lock()
+
+
 def _decoder(topic: str) -> msgspec.json.Decoder[DomainEvent]:
-    return msgspec.json.Decoder(type=resolve_topic(topic))
+    """The decoder of a stored topic. Every stored class's decoder is made at the first call,
+    under a lock: msgspec 0.22 builds a Struct type's decoding information on first use, and
+    two threads doing that at once for related types crashed the process (SIGSEGV in
+    msgspec's _core, seen with 8 writer processes of 4 threads each, issue 18); the lock and
+    making them all at once leave no Struct of the log half-described while another thread
+    decodes."""
+    found = _decoders.get(topic)
+    if found is None:
+        with _decoders_made:
+            if not _decoders:
+                for stored in STORED:
+                    _decoders[stored] = msgspec.json.Decoder(type=resolve_topic(stored))
+            found = _decoders.get(topic)
+            if found is None:
+                found = _decoders[topic] = msgspec.json.Decoder(type=resolve_topic(topic))
+    return found
 
 
 class NullTranscoder(Transcoder):
@@ -62,6 +79,12 @@ class UndecodableEvent(MapperDeserialisationError):
 
 class MsgspecMapper(Mapper[Any]):
     """Maps msgspec Struct events to stored events and back (optionally compressed/encrypted)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Made here, where an application is built (before its threads run), not by the first
+        # threads that read the log at once.
+        _decoder(next(iter(STORED)))
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         state = _encoder.encode(domain_event)
