@@ -214,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--processes", default="1,2,4,8", help="writer process counts")
-    parser.add_argument("--threads", type=int, default=4, help="posting threads per process")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="posting threads per process (a process holds about threads + 2 connections: 8 "
+        "processes of 2 stay well under a shared cluster's max_connections of 100)",
+    )
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--members", type=int, default=2_000)
     parser.add_argument("--stores", type=int, default=20)
