@@ -324,6 +324,16 @@ class RssSampler:
         return workers
 
 
+def row_writes(url: str) -> dict[str, tuple[int, int]]:
+    """Rows inserted and updated so far in each table (pg_stat_user_tables), by name."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        rows = conn.execute(
+            "SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables"
+        ).fetchall()
+    return {str(name): (int(ins), int(upd)) for name, ins, upd in rows}
+
+
 def relation_sizes(url: str) -> dict[str, int]:
     """Bytes on disk of each table (heap + TOAST) and index of the ledger's database, by
     name: `relation_sizes(after)` minus `relation_sizes(before)` is what a run added."""

@@ -75,6 +75,7 @@ from bench.harness import (
     projector,
     random_database_name,
     relation_sizes,
+    row_writes,
     run_openloop,
     run_wrk,
     say,
@@ -233,13 +234,22 @@ def _database(url: str) -> str | None:
     return url.rsplit("/", 1)[1] if url.startswith("postgresql") else None
 
 
-def _sizes(url: str) -> dict[str, int]:
-    return relation_sizes(url) if url.startswith("postgresql") else {}
+def _sizes(url: str) -> dict[str, Any]:
+    if not url.startswith("postgresql"):
+        return {}
+    return {"bytes": relation_sizes(url), "rows": row_writes(url)}
 
 
-def bytes_per_sale(before: dict[str, int], after: dict[str, int], sales: int) -> dict[str, Any]:
+def bytes_per_sale(before: dict[str, Any], after: dict[str, Any], sales: int) -> dict[str, Any]:
     """What the run added to the database, per sale: the event store's tables (the log,
-    snapshots, the identity index and keys), every index, and the views' tables."""
+    snapshots, the identity index and keys), every index, and the views' tables; and the rows
+    each table gained (inserted) and rewrote (updated) per sale."""
+    rows: dict[str, list[float]] = {}
+    for name, (ins, upd) in after.get("rows", {}).items():
+        was = before.get("rows", {}).get(name, (0, 0))
+        if sales and (ins - was[0] or upd - was[1]):
+            rows[name] = [round((ins - was[0]) / sales, 2), round((upd - was[1]) / sales, 2)]
+    before, after = before.get("bytes", {}), after.get("bytes", {})
     split = {"events": 0, "indexes": 0, "views": 0}
     grown: dict[str, int] = {}
     for key, size in after.items():
@@ -256,6 +266,8 @@ def bytes_per_sale(before: dict[str, int], after: dict[str, int], sales: int) ->
         "bytes_per_sale": sum(per_sale.values()),
         "split_per_sale": per_sale,
         "largest_relations_per_sale": {k: round(v / sales) for k, v in top} if sales else {},
+        "rows_inserted_updated_per_sale": rows,
+        "rows_inserted_per_sale": round(sum(r[0] for r in rows.values()), 2),
     }
 
 
@@ -310,6 +322,7 @@ def _measure(  # noqa: PLR0917 - one call site
     final_lag = wait_for_projections(base_url, args.projection_timeout)
     catch_up_s = time.perf_counter() - begun
     cpu_until_caught_up = meter.stop()
+    time.sleep(1.5)  # backends report their row counts at most once a second
     return {
         "result": result,
         "cpu": cpu,

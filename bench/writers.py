@@ -139,6 +139,17 @@ def _counters(url: str, name: str) -> tuple[int, int]:
     return int(commits[0]) if commits else 0, int(head[0]) if head else 0
 
 
+def _write_transactions(url: str, after: int, upto: int) -> int:
+    """How many transactions appended the log's events in (after, upto]: each row's xmin."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT xmin::text) FROM ledger_events "
+            "WHERE notification_id > %s AND notification_id <= %s",
+            (after, upto),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def measure(
     processes: int, template: str, master: bytes, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -173,6 +184,7 @@ def measure(
         time.sleep(max(0.0, start_at + args.seconds + 0.5 - time.time()))
         cpu = meter.stop()
         commits1, head1 = _counters(url, name)
+        appends = _write_transactions(url, head0, head1)
         outputs = [_outcome(c) for c in children]
     seconds = meter.seconds
     sales = sum(o["sales"] for o in outputs)
@@ -192,6 +204,8 @@ def measure(
         "writers_died": [o["status"] for o in outputs if o["died"]],
         "commits_per_s": round((commits1 - commits0) / seconds, 1),
         "events_per_s": round((head1 - head0) / seconds, 1),
+        "append_transactions_per_s": round(appends / seconds, 1),
+        "events_per_append_transaction": round((head1 - head0) / appends, 2) if appends else None,
         "cpu_cores_used": {
             "writers": round(writers_cores, 2),
             "postgres": cpu.get("postgres_ours", 0.0),
