@@ -193,11 +193,14 @@ class CpuMeter:
         if self.pg_admin_url is None or self.pg_database is None:
             return set()
         try:
-            with _admin(self.pg_admin_url) as conn:
-                rows = conn.execute(
+            rows = (
+                probe(self.pg_admin_url)
+                .execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = %s OR datname IS NULL",
                     (self.pg_database,),
-                ).fetchall()
+                )
+                .fetchall()
+            )
         except psycopg.Error:
             return set()
         return {int(r[0]) for r in rows}
@@ -324,13 +327,63 @@ class RssSampler:
         return workers
 
 
+def measuring(url: str, patience: float = 120.0) -> psycopg.Connection[Any]:
+    """A connection for a measurement query; on a cluster shared with other work the
+    connection slots can be all taken for a moment ("too many clients"): wait for one."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as e:
+            if "too many clients" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+_probes: dict[str, psycopg.Connection[Any]] = {}
+
+
+def probe(url: str) -> psycopg.Connection[Any]:
+    """One connection per database for the measurement queries, kept open: opened before a
+    scenario's server takes its pools, it does not have to find a free slot on a cluster whose
+    connections other work may have taken meanwhile."""
+    found = _probes.get(url)
+    if found is None or found.closed:
+        found = _probes[url] = measuring(url)
+    return found
+
+
+def close_probe(url: str) -> None:
+    found = _probes.pop(url, None)
+    if found is not None:
+        with contextlib.suppress(psycopg.Error):
+            found.close()
+
+
+def log_appends(url: str, after: int = 0) -> tuple[int, int]:
+    """(how many events, in how many transactions) the log gained after position `after`:
+    each appended row's xmin names its transaction."""
+    conn = probe(url)
+    row = conn.execute(
+        "SELECT coalesce(max(notification_id), 0), count(DISTINCT xmin::text) "
+        "FROM ledger_events WHERE notification_id > %s",
+        (after,),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def log_head(url: str) -> int:
+    """The log's last notification id."""
+    conn = probe(url)
+    row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
 def row_writes(url: str) -> dict[str, tuple[int, int]]:
     """Rows inserted and updated so far in each table (pg_stat_user_tables), by name."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("SELECT pg_stat_force_next_flush()")
-        rows = conn.execute(
-            "SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables"
-        ).fetchall()
+    conn = probe(url)
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    rows = conn.execute("SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables").fetchall()
     return {str(name): (int(ins), int(upd)) for name, ins, upd in rows}
 
 
@@ -343,8 +396,8 @@ def relation_sizes(url: str) -> dict[str, int]:
         WHERE c.relkind IN ('r', 'i') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg_toast%%'
     """
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        rows = conn.execute(query).fetchall()
+    conn = probe(url)
+    rows = conn.execute(query).fetchall()
     return {f"{kind}:{name}": int(size) for name, kind, size in rows}
 
 

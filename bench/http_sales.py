@@ -66,11 +66,15 @@ from bench.harness import (
     CpuMeter,
     RssSampler,
     WrkResult,
+    close_probe,
     emit,
     ensure_tool,
     exit_on_sigterm,
     grep_log,
     load_average,
+    log_appends,
+    log_head,
+    probe,
     projection_lag,
     projector,
     random_database_name,
@@ -237,13 +241,18 @@ def _database(url: str) -> str | None:
 def _sizes(url: str) -> dict[str, Any]:
     if not url.startswith("postgresql"):
         return {}
-    return {"bytes": relation_sizes(url), "rows": row_writes(url)}
+    return {
+        "bytes": relation_sizes(url),
+        "rows": row_writes(url),
+        "head": log_head(url),
+    }
 
 
 def bytes_per_sale(before: dict[str, Any], after: dict[str, Any], sales: int) -> dict[str, Any]:
     """What the run added to the database, per sale: the event store's tables (the log,
     snapshots, the identity index and keys), every index, and the views' tables; and the rows
     each table gained (inserted) and rewrote (updated) per sale."""
+    events, appends = after.get("appended", (0, 0))
     rows: dict[str, list[float]] = {}
     for name, (ins, upd) in after.get("rows", {}).items():
         was = before.get("rows", {}).get(name, (0, 0))
@@ -268,6 +277,10 @@ def bytes_per_sale(before: dict[str, Any], after: dict[str, Any], sales: int) ->
         "largest_relations_per_sale": {k: round(v / sales) for k, v in top} if sales else {},
         "rows_inserted_updated_per_sale": rows,
         "rows_inserted_per_sale": round(sum(r[0] for r in rows.values()), 2),
+        # the group committer's batching: sales (of this run and the catch-up) per append
+        "events_appended": events,
+        "append_transactions": appends,
+        "sales_per_append_transaction": round(sales / appends, 2) if appends else None,
     }
 
 
@@ -323,6 +336,9 @@ def _measure(  # noqa: PLR0917 - one call site
     catch_up_s = time.perf_counter() - begun
     cpu_until_caught_up = meter.stop()
     time.sleep(1.5)  # backends report their row counts at most once a second
+    sizes_after = _sizes(url)
+    if sizes_before:
+        sizes_after["appended"] = log_appends(url, sizes_before["head"])
     return {
         "result": result,
         "cpu": cpu,
@@ -333,7 +349,7 @@ def _measure(  # noqa: PLR0917 - one call site
         "cpu_until_caught_up": cpu_until_caught_up,
         "until_s": meter.seconds,
         "sizes_before": sizes_before,
-        "sizes_after": _sizes(url),
+        "sizes_after": sizes_after,
     }
 
 
@@ -350,6 +366,9 @@ def run_scenario(
     load_before = load_average()
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_store(prepared, args, work, scenario.name))
+        if scenario.store == "postgresql":
+            probe(url)  # before the server and the projections take their pools' connections
+            stack.callback(close_probe, url)
         server = stack.enter_context(
             serve(
                 url,
@@ -515,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     exit_on_sigterm()
     ensure_tool("wrk")
+    if any(SCENARIOS[n].store == "postgresql" for n in args.scenario_list):
+        probe(args.pg_admin_url)
     work = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     say(f"work directory {work}")
     troubled = False

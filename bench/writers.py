@@ -30,17 +30,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from bench import chain as chain_module
 from bench.harness import (
     DB_PREFIX,
     DEFAULT_PG_ADMIN_URL,
     REPO,
     CpuMeter,
+    close_probe,
     emit,
     exit_on_sigterm,
     load_average,
+    probe,
     random_database_name,
     say,
     throwaway_database,
@@ -129,24 +129,22 @@ def _outcome(child: subprocess.Popen[str]) -> dict[str, int]:
 
 def _counters(url: str, name: str) -> tuple[int, int]:
     """(commits of the database, the log's head) now."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        commits = conn.execute(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
-        ).fetchone()
-        head = conn.execute(
-            "SELECT coalesce(max(notification_id), 0) FROM ledger_events"
-        ).fetchone()
+    conn = probe(url)
+    commits = conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
+    ).fetchone()
+    head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
     return int(commits[0]) if commits else 0, int(head[0]) if head else 0
 
 
 def _write_transactions(url: str, after: int, upto: int) -> int:
     """How many transactions appended the log's events in (after, upto]: each row's xmin."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(DISTINCT xmin::text) FROM ledger_events "
-            "WHERE notification_id > %s AND notification_id <= %s",
-            (after, upto),
-        ).fetchone()
+    conn = probe(url)
+    row = conn.execute(
+        "SELECT count(DISTINCT xmin::text) FROM ledger_events "
+        "WHERE notification_id > %s AND notification_id <= %s",
+        (after, upto),
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -156,6 +154,8 @@ def measure(
     name = f"{DB_PREFIX}writers_{processes}_{secrets.token_hex(3)}"
     load_before = load_average()
     with throwaway_database(args.pg_admin_url, name, template=template) as url:
+        probe(url)  # before the writers take their pools' connections
+        probe(args.pg_admin_url)
         start_at = time.time() + 3 + processes * 0.5  # every writer opened before the start
         argv = [
             sys.executable, "-X", "faulthandler", "-m", "bench.writers", "--child", "--database-url", url,
@@ -185,6 +185,7 @@ def measure(
         cpu = meter.stop()
         commits1, head1 = _counters(url, name)
         appends = _write_transactions(url, head0, head1)
+        close_probe(url)
         outputs = [_outcome(c) for c in children]
     seconds = meter.seconds
     sales = sum(o["sales"] for o in outputs)
