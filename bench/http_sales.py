@@ -66,6 +66,7 @@ from bench.harness import (
     CpuMeter,
     RssSampler,
     WrkResult,
+    api_workers,
     close_probe,
     emit,
     ensure_tool,
@@ -87,6 +88,7 @@ from bench.harness import (
     throwaway_database,
     wait_for_projections,
 )
+from bench.profiling import fold_busy, py_spy_binary, py_spy_pids
 
 LUA = BENCH_DIR / "sales.lua"
 NO_CACHE_ENV = {"LEDGER_MEMBER_CACHE_SIZE": "0", "LEDGER_AGGREGATE_CACHE_MAXSIZE": ""}
@@ -156,6 +158,16 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--soak-seconds", type=float, default=60, help="load of pg-projector-soak (issue: 600)"
+    )
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="py-spy",
+        default=None,
+        metavar="BIN",
+        help="sample the API workers and the projection process with py-spy during the "
+        "measured load and print where their busy time goes (raw output kept in the work "
+        "directory)",
     )
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--members", type=int, default=3_000)
@@ -310,6 +322,26 @@ def _load(scenario: Scenario, prepared: Prepared, args: argparse.Namespace, base
     return load, delay_ms
 
 
+@contextlib.contextmanager
+def _sampled(
+    args: argparse.Namespace, leader: int, groups: dict[str, int], tag: str
+) -> Iterator[dict[str, Path]]:
+    """py-spy on each API worker and the projection process while the block runs (`--py-spy`);
+    nothing otherwise."""
+    if not args.py_spy:
+        yield {}
+        return
+    binary = py_spy_binary(args.py_spy)
+    if binary is None:
+        raise SystemExit(f"no py-spy at {args.py_spy!r}: .venv/bin/pip install py-spy")
+    targets = {f"api-worker-{pid}": pid for pid in api_workers(leader)}
+    if "projections" in groups:
+        targets["projections"] = groups["projections"]
+    out = Path(tempfile.gettempdir()) / f"ledger-bench-py-spy-{tag}"
+    with py_spy_pids(binary, targets, out) as raws:
+        yield raws
+
+
 def _measure(  # noqa: PLR0917 - one call site
     load: Any,
     tag: str,
@@ -325,11 +357,18 @@ def _measure(  # noqa: PLR0917 - one call site
     sizes_before = _sizes(url)
     meter = CpuMeter(groups=groups, pg_admin_url=args.pg_admin_url, pg_database=_database(url))
     rss = RssSampler(leader)
-    meter.start()
-    rss.start()
-    result = load(tag, seconds)
-    cpu = meter.stop()
-    workers_rss = rss.stop()
+    with _sampled(args, leader, groups, tag) as raws:
+        meter.start()
+        rss.start()
+        result = load(tag, seconds)
+        cpu = meter.stop()
+        workers_rss = rss.stop()
+    for name, raw in raws.items():
+        folded = fold_busy(raw)
+        emit({"profile": name, "raw": str(raw), **folded})
+        say(f"{name}: {folded['busy_samples']} busy samples; busiest in all:")
+        for row in folded["top_inclusive"][:20]:
+            say(f"  {row['share']:>6.1%}  {row['function']}")
     lag_after = projection_lag(base_url)
     begun = time.perf_counter()
     final_lag = wait_for_projections(base_url, args.projection_timeout)
