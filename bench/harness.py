@@ -264,6 +264,16 @@ def process_rss_mb(pid: int) -> float | None:
     return None
 
 
+def process_cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process so far, in clock ticks; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return int(rest[11]) + int(rest[12])
+
+
 def api_workers(leader: int) -> list[int]:
     """The uvicorn worker processes of the server whose group `leader` leads (its spawned
     children, not multiprocessing's resource tracker); the leader itself with one worker."""
@@ -289,15 +299,21 @@ class RssSampler:
         self.leader = leader
         self.every = every
         self.samples: list[tuple[float, dict[int, float]]] = []
+        self.cpu: dict[int, list[int]] = {}  # pid -> [first, last] utime + stime ticks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         began = time.monotonic()
         while not self._stop.is_set():
-            sizes = {pid: process_rss_mb(pid) for pid in api_workers(self.leader)}
+            pids = api_workers(self.leader)
+            sizes = {pid: process_rss_mb(pid) for pid in pids}
             known = {pid: mb for pid, mb in sizes.items() if mb is not None}
             self.samples.append((round(time.monotonic() - began, 1), known))
+            for pid in pids:
+                ticks = process_cpu_ticks(pid)
+                if ticks is not None:
+                    self.cpu.setdefault(pid, [ticks, ticks])[1] = ticks
             self._stop.wait(self.every)
 
     def start(self) -> None:
@@ -323,6 +339,13 @@ class RssSampler:
                 "max_mb": round(max(values), 1),
                 "last_half_growth_mb": round(half[-1] - min(half), 1),
                 "series_mb": [round(v) for v in values[:: max(1, len(values) // 20)]],
+                # how the load fell between the workers (the kernel hands each worker the
+                # connections it accepts first: a few keep-alive clients can all land on one)
+                "cpu_s": round(
+                    (self.cpu.get(pid, [0, 0])[1] - self.cpu.get(pid, [0, 0])[0])
+                    / os.sysconf("SC_CLK_TCK"),
+                    1,
+                ),
             }
         return workers
 
