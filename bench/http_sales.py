@@ -483,6 +483,7 @@ def run_scenario(
         "warmup_statuses": warmup.statuses if warmup else {},
         "cpu_cores_used": cpu,
         "api_worker_rss": workers_rss,
+        "api_worker_cpu_shares": _shares(workers_rss),
         "projection_lag_after_load": seen["lag_after"],
         "projection_catch_up_s": round(seen["catch_up_s"], 1),
         "projection_lag_final": seen["final_lag"],
@@ -526,6 +527,14 @@ def run_scenario(
     if scenario.soak:
         records.append(_rss_record(scenario, workers_rss, result.duration_s))
     return records
+
+
+def _shares(workers: dict[str, Any]) -> list[float]:
+    """Each API worker's share of the workers' CPU over the run (lopsided when the kernel gave
+    one worker every keep-alive connection)."""
+    used = [float(w.get("cpu_s", 0.0)) for w in workers.values()]
+    total = sum(used)
+    return [round(u / total, 2) for u in used] if total else []
 
 
 def _cpu_record(

@@ -371,6 +371,14 @@ def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _lopsided(r: dict[str, Any]) -> list[str]:
+    """A note when one API worker hardly served (the kernel gave another every connection)."""
+    shares = r.get("api_worker_cpu_shares") or []
+    if len(shares) > 1 and min(shares) < 0.1:
+        return [f"lopsided: worker CPU shares {shares}"]
+    return []
+
+
 def _setup(r: dict[str, Any]) -> str:
     parts = []
     if "store" in r:
@@ -384,6 +392,7 @@ def _setup(r: dict[str, Any]) -> str:
     if r.get("offered_per_s"):
         reached = "" if r.get("offered_reached", True) else " (not reached)"
         parts.append(f"offered {r['offered_per_s']:g}/s{reached}")
+    parts += _lopsided(r)
     if r.get("aggregate_cache") == "off":
         parts.append("no aggregate cache")
     if "formula" in r:
