@@ -153,12 +153,12 @@ def open_member(
     rules_at: RulesAt,
     sealed: Ciphertext | None,
     operator: str,
-) -> list[OpeningEvent]:
+) -> tuple[MemberImported, list[OpeningLotImported]]:
     """The events that open the member of `line` (checked with `check_line`); `rules` are those
     in force now (the tier), `rules_at(t)` the version an expiry computed for a lot earned at t
     follows (the version in force then, or the first before any)."""
     member_uuid = ids.member_id(line.member_id)
-    lots: list[OpeningEvent] = []
+    lots: list[OpeningLotImported] = []
     expired = expired_points = 0
     for lot in sorted(line.lots, key=lambda lot: lot.earned_at):
         version = None if lot.expires_at is not None else rules_at(lot.earned_at)
@@ -207,4 +207,4 @@ def open_member(
         points_expired_on_import=expired_points,
         operator=operator,
     )
-    return [opened_member, *lots]
+    return opened_member, lots

@@ -32,6 +32,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.sql import SQL
 from psycopg_pool import PoolTimeout
 
+from ledger.infrastructure.keystore import TABLE as KEYS_TABLE
+
 TABLE = "member_identity"
 COLUMNS = ("member_id", "id_hash", "phone_hash", "birthday", "fingerprint")
 
@@ -46,11 +48,20 @@ class IdentityRow(msgspec.Struct, frozen=True, kw_only=True):
     fingerprint: str | None = None  # keyed, over the personal part of the enrolment request
 
 
+class NewKey(msgspec.Struct, frozen=True):
+    """A member key made for an import, wrapped by the master key (`ledger.infrastructure.vault`)."""
+
+    member_id: UUID
+    wrapped: bytes
+
+
 class IdentityChange(msgspec.Struct, frozen=True, kw_only=True):
-    """Rows to write and members to forget, in the transaction of some events."""
+    """Rows to write and members to forget, in the transaction of some events (and the member
+    keys an import made, so that its members' keys, rows and events commit together)."""
 
     put: tuple[IdentityRow, ...] = ()
     forget: tuple[UUID, ...] = ()
+    keys: tuple[NewKey, ...] = ()
 
     @staticmethod
     def merged(changes: Iterable[IdentityChange | None]) -> IdentityChange | None:
@@ -60,13 +71,14 @@ class IdentityChange(msgspec.Struct, frozen=True, kw_only=True):
         return IdentityChange(
             put=tuple(r for c in found for r in c.put),
             forget=tuple(m for c in found for m in c.forget),
+            keys=tuple(k for c in found for k in c.keys),
         )
 
 
-def _table(datastore: Any) -> str:
+def _table(datastore: Any, name: str = TABLE) -> str:
     if isinstance(datastore, PostgresDatastore):
-        return f'"{datastore.schema}"."{TABLE}"'
-    return TABLE
+        return f'"{datastore.schema}"."{name}"'
+    return name
 
 
 def create_statements(table: str) -> list[str]:
@@ -78,15 +90,25 @@ def create_statements(table: str) -> list[str]:
     ]
 
 
-def _apply(cursor: Any, table: str, change: IdentityChange, placeholder: str) -> None:
-    """Write `change` with `cursor`, inside the caller's transaction."""
-    marks = ", ".join([placeholder] * len(COLUMNS))
+def _apply(cursor: Any, datastore: Any, change: IdentityChange, placeholder: str) -> None:
+    """Write `change` with `cursor`, inside the caller's transaction (one statement per kind:
+    an import writes hundreds of rows at a time)."""
+    table, marks = _table(datastore), ", ".join([placeholder] * len(COLUMNS))
     for member in change.forget:
         cursor.execute(f"DELETE FROM {table} WHERE member_id = {placeholder}", (str(member),))
-    for row in change.put:
-        cursor.execute(
+    if change.keys:
+        cursor.executemany(
+            f"INSERT INTO {_table(datastore, KEYS_TABLE)} (member_id, wrapped) "
+            f"VALUES ({placeholder}, {placeholder})",
+            [(str(k.member_id), k.wrapped) for k in change.keys],
+        )
+    if change.put:
+        cursor.executemany(
             f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({marks})",
-            (str(row.member_id), row.id_hash, row.phone_hash, row.birthday, row.fingerprint),
+            [
+                (str(r.member_id), r.id_hash, r.phone_hash, r.birthday, r.fingerprint)
+                for r in change.put
+            ],
         )
 
 
@@ -102,7 +124,7 @@ class IndexedSQLiteRecorderMixin:
     ) -> Sequence[int] | None:
         change: IdentityChange | None = kwargs.get("identity")
         if change is not None:
-            _apply(c, TABLE, change, "?")
+            _apply(c, getattr(self, "datastore", None), change, "?")
         return super()._insert_events(c, stored_events, **kwargs)  # type: ignore[misc,no-any-return]
 
 
@@ -134,7 +156,7 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
             for e in stored_events
         ]
         with self.datastore.transaction(commit=True) as curs:
-            _apply(curs, self._index_table, change, "%s")
+            _apply(curs, self.datastore, change, "%s")
             curs.execute(self.sql_invoke_pg_function_insert_events, (rows,))
             return [int(r[self.pg_function_name_insert_events]) for r in curs.fetchall()]
 
@@ -144,7 +166,7 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
         """Without the database functions the library calls this in the insert's transaction."""
         change: IdentityChange | None = kwargs.get("identity")
         if change is not None:
-            _apply(curs, self._index_table, change, "%s")
+            _apply(curs, self.datastore, change, "%s")
         super()._insert_events(curs, stored_events, **kwargs)
 
 
@@ -169,10 +191,13 @@ class IdentityIndex:
         except (psycopg.Error, PoolTimeout) as e:  # what eventsourcing's own recorders raise
             raise OperationalError(e) from e
 
-    def _rows(self, where: str, value: str) -> list[IdentityRow]:
+    def _rows(self, where: str, *values: str) -> list[IdentityRow]:
+        if not values:
+            return []
         rows = self._execute(
-            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE {where} = ?",
-            (value,),
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} "
+            f"WHERE {where} IN ({', '.join('?' * len(values))})",
+            values,
         )
         return [
             IdentityRow(
@@ -193,6 +218,14 @@ class IdentityIndex:
         """The member whose ID number hashes to `id_hash`, if any."""
         found = self._rows("id_hash", id_hash)
         return found[0].member_id if found else None
+
+    def rows_of(self, members: Sequence[UUID]) -> dict[UUID, IdentityRow]:
+        """The rows of these members (an import asks for a batch at a time)."""
+        return {r.member_id: r for r in self._rows("member_id", *map(str, members))}
+
+    def holders(self, id_hashes: Sequence[str]) -> dict[str, UUID]:
+        """The members holding these ID-number hashes."""
+        return {r.id_hash: r.member_id for r in self._rows("id_hash", *id_hashes) if r.id_hash}
 
     def by_phone(self, phone_hash: str) -> list[UUID]:
         return [r.member_id for r in self._rows("phone_hash", phone_hash)]

@@ -122,9 +122,13 @@ class LedgerCore(Application[UUID]):
         """`events` with their hashes. Each aggregate's first one chains to the hash of the
         version before it: the one this process read (`get`) or saved, else the stored one."""
         heads: dict[UUID, tuple[int, str]] = {}
+        seen: set[UUID] = set()  # an aggregate's later events chain to its first one here
         for event in events:
             key = (event.originator_id, event.originator_version - 1)
-            if key[1] < 1 or key[0] in heads:
+            if key[0] in seen:
+                continue
+            seen.add(key[0])
+            if key[1] < 1:
                 continue
             with self._chains_lock:
                 chain = self._chains.get(key)

@@ -157,6 +157,10 @@ class MembersService:
         text = value.decode() if isinstance(value, bytes) else value
         return ids.keyed_hash(self._index_secret, purpose, text)
 
+    def index_hash(self, purpose: str, value: str | bytes) -> str:
+        """A personal value keyed as the identity index keeps it (an import's rows)."""
+        return self._hash(purpose, value)
+
     def _id_taken(self, id_hash: str | None, number: str, given: str | None) -> bool:
         """Whether another member holds the ID number: in the index, or (enrolled before the
         index and not erased) by the identity claim of that time, keyed by the old secret."""
