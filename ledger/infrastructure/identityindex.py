@@ -16,6 +16,7 @@ number therefore fails that transaction with an `IntegrityError`, as a version c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 from uuid import UUID
@@ -29,12 +30,13 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import PoolTimeout
 
 from ledger.infrastructure.keystore import TABLE as KEYS_TABLE
 
 TABLE = "member_identity"
+BULK_EVENTS_MIN = 1_000  # events of one save written by `_insert_bulk` (an import's batch)
 COLUMNS = ("member_id", "id_hash", "phone_hash", "birthday", "fingerprint")
 
 
@@ -143,6 +145,8 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         change: IdentityChange | None = kwargs.get("identity")
+        if len(stored_events) >= BULK_EVENTS_MIN:
+            return self._insert_bulk(stored_events, change)
         if change is None or not self.datastore.enable_db_functions:  # see _insert_events
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
@@ -159,6 +163,37 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
             _apply(curs, self.datastore, change, "%s")
             curs.execute(self.sql_invoke_pg_function_insert_events, (rows,))
             return [int(r[self.pg_function_name_insert_events]) for r in curs.fetchall()]
+
+    def _insert_bulk(
+        self, stored_events: Sequence[StoredEvent], change: IdentityChange | None
+    ) -> list[int]:
+        """Many events (an import's batch) in one statement over four arrays, in binary: the
+        library's insert function takes an array of composite rows, whose text encoding costs
+        more than the insert itself at this size. The same lock and notification as the library
+        takes, in the same order; ids in the order given (`WITH ORDINALITY`)."""
+        with self.datastore.transaction(commit=True) as curs:
+            if change is not None:
+                _apply(curs, self.datastore, change, "%s")
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            curs.execute(
+                self._bulk_statement,
+                (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                ),
+            )
+            return [int(r["notification_id"]) for r in curs.fetchall()]
+
+    @functools.cached_property
+    def _bulk_statement(self) -> Any:
+        return SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT i, v, t, s FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "WITH ORDINALITY AS e(i, v, t, s, n) ORDER BY n RETURNING notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

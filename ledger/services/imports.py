@@ -7,11 +7,13 @@ are opened in ONE transaction: every member's events, their identity-index rows 
 and phone's keyed hashes, the birthday, and the line's keyed fingerprint, which erasure deletes
 with the row) and their new member keys. A batch commits whole or not at all, so a run killed
 mid-file and run again imports every member once: what committed is `unchanged` the second time.
+While one batch is written (a thread of its own), the next is read and checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from uuid import UUID
 
@@ -22,6 +24,7 @@ from ledger.domain import enrolment, ids, opening
 from ledger.domain.commands import EnrolMember
 from ledger.domain.errors import InvalidInput, LedgerError, NoRuleSetInForce
 from ledger.domain.model import DomainEvent
+from ledger.domain.personal import PersonalData
 from ledger.infrastructure.identityindex import IdentityChange, IdentityRow, NewKey
 from ledger.infrastructure.vault import MemberKeys
 from ledger.policies.ruleset import RuleSet
@@ -54,21 +57,6 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
 Parsed = tuple[int, opening.ImportLine | Rejection]  # a line number and what it held
 
 
-class _Run(msgspec.Struct, kw_only=True):
-    """One run's settings and its counts so far."""
-
-    rules: RuleSet  # in force now (or the first version): the tiers
-    now: datetime
-    operator: str
-    dry_run: bool
-    rejected: Callable[[Rejection], None]
-    summary: ImportSummary = msgspec.field(default_factory=ImportSummary)
-
-    def reject(self, line: int, member_id: str | None, reason: str) -> None:
-        self.summary.rejected += 1
-        self.rejected(Rejection(line=line, member_id=member_id, reason=reason))
-
-
 class _Member(msgspec.Struct, kw_only=True):
     """A line on its way in: checked, keyed, and (once its key is known) its events."""
 
@@ -77,8 +65,39 @@ class _Member(msgspec.Struct, kw_only=True):
     uuid: UUID
     fingerprint: str
     row: IdentityRow
+    personal: PersonalData
     events: list[DomainEvent] = []
     expired: int = 0
+
+
+Written = tuple[list[_Member], int]  # the members a batch wrote, and its conflicts
+
+
+class _Run(msgspec.Struct, kw_only=True):
+    """One run's settings, its counts so far, and the batch being written."""
+
+    rules: RuleSet  # in force now (or the first version): the tiers
+    now: datetime
+    operator: str
+    dry_run: bool
+    rejected: Callable[[Rejection], None]
+    summary: ImportSummary = msgspec.field(default_factory=ImportSummary)
+    writing: Future[Written] | None = None
+    writing_ids: set[UUID] = msgspec.field(default_factory=set)
+    writing_holders: dict[str, UUID] = msgspec.field(default_factory=dict)
+
+    def reject(self, line: int, member_id: str | None, reason: str) -> None:
+        self.summary.rejected += 1
+        self.rejected(Rejection(line=line, member_id=member_id, reason=reason))
+
+    def written(self) -> None:
+        """Wait for the batch being written, and count it."""
+        if self.writing is not None:
+            saved, conflicts = self.writing.result()
+            self.summary.imported += len(saved)
+            self.summary.conflicts += conflicts
+            self.summary.expired_on_import += sum(m.expired for m in saved)
+        self.writing, self.writing_ids, self.writing_holders = None, set(), {}
 
 
 class ImportService:
@@ -114,21 +133,25 @@ class ImportService:
         run = _Run(
             rules=version.rules, now=now, operator=operator, dry_run=dry_run, rejected=rejected
         )
-        batch: list[_Member] = []
+        batch: dict[UUID, _Member] = {}
         read = 0
-        for line_no, parsed in lines:
-            read += 1
-            member = self._checked(run, line_no, parsed)
-            if member is not None and any(m.uuid == member.uuid for m in batch):
-                self._batch(run, batch)  # the card again: compared with its first line, written
-                batch = []
-            if member is not None:
-                batch.append(member)
-            if len(batch) >= BATCH_MEMBERS:
-                self._batch(run, batch)
-                batch = []
-                progress(read, run.summary)
-        self._batch(run, batch)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import") as writer:
+            try:
+                for line_no, parsed in lines:
+                    read += 1
+                    member = self._checked(run, line_no, parsed)
+                    if member is not None and member.uuid in batch:
+                        self._batch(run, batch, writer)  # the card again: after its first line
+                        batch = {}
+                    if member is not None:
+                        batch[member.uuid] = member
+                    if len(batch) >= BATCH_MEMBERS:
+                        self._batch(run, batch, writer)
+                        batch = {}
+                        progress(read, run.summary)
+                self._batch(run, batch, writer)
+            finally:
+                run.written()
         progress(read, run.summary)
         return run.summary
 
@@ -156,22 +179,37 @@ class ImportService:
             birthday=keys.birthday,
             fingerprint=fingerprint,
         )
-        return _Member(line_no=line_no, line=parsed, uuid=uuid, fingerprint=fingerprint, row=row)
+        personal = PersonalData(  # as `enrolment.personal_data` makes it, the number checked once
+            name=parsed.name,
+            phone=parsed.phone,
+            id_number=keys.id_number,
+            birthday=parsed.birthday.isoformat() if parsed.birthday else None,
+        )
+        return _Member(
+            line_no=line_no,
+            line=parsed,
+            uuid=uuid,
+            fingerprint=fingerprint,
+            row=row,
+            personal=personal,
+        )
 
-    def _batch(self, run: _Run, batch: list[_Member]) -> None:
-        """Sort a batch into unchanged, conflicts, rejected and new; write the new together."""
+    def _batch(self, run: _Run, batch: dict[UUID, _Member], writer: ThreadPoolExecutor) -> None:
+        """Sort a batch into unchanged, conflicts, rejected and new; hand the new to `writer`
+        (after the batch it is writing, if any: one at a time, in order)."""
         if not batch:
             return
-        summary = run.summary
-        fresh = self._new(run, batch)
+        if run.writing_ids & batch.keys():  # a card of the batch being written: see it first
+            run.written()
+        fresh = self._new(run, list(batch.values()))
         keys = self.keys.for_import([m.uuid for m in fresh])
         for member in list(fresh):
             if member.uuid not in keys:  # its key was destroyed: an erased member
-                summary.conflicts += 1
+                run.summary.conflicts += 1
                 fresh.remove(member)
                 continue
             key, _ = keys[member.uuid]
-            personal = enrolment.personal_data(_as_enrolment(member.line))
+            personal = member.personal
             sealed = None if personal.is_empty() else self.keys.sealed(key, member.uuid, personal)
             opened, lots = opening.open_member(
                 member.line,
@@ -183,18 +221,24 @@ class ImportService:
             )
             member.events = [opened, *lots]
             member.expired = opened.lots_expired_on_import
+        run.written()
         if run.dry_run:
-            fresh = [m for m in fresh if not self._exists(m, summary)]
-        else:
-            fresh = self._save(fresh, keys, summary)
-        summary.imported += len(fresh)
-        summary.expired_on_import += sum(m.expired for m in fresh)
+            existing = [m for m in fresh if self._exists(m)]
+            run.summary.conflicts += len(existing)
+            fresh = [m for m in fresh if m not in existing]
+            run.summary.imported += len(fresh)
+            run.summary.expired_on_import += sum(m.expired for m in fresh)
+            return
+        run.writing = writer.submit(self._save, fresh, keys)
+        run.writing_ids = {m.uuid for m in fresh}
+        run.writing_holders = {m.row.id_hash: m.uuid for m in fresh if m.row.id_hash}
 
     def _new(self, run: _Run, batch: list[_Member]) -> list[_Member]:
         """The batch's members the index does not know yet (the others counted), less those
         whose ID number another member holds (rejected)."""
         rows = self.core.identities.rows_of([m.uuid for m in batch])
         holders = self.core.identities.holders([m.row.id_hash for m in batch if m.row.id_hash])
+        holders = run.writing_holders | holders
         fresh: list[_Member] = []
         summary = run.summary
         for member in batch:
@@ -218,24 +262,17 @@ class ImportService:
             fresh.append(member)
         return fresh
 
-    def _exists(self, member: _Member, summary: ImportSummary) -> bool:
+    def _exists(self, member: _Member) -> bool:
         """Whether the card has events already (enrolled, or erased): a conflict."""
-        if self.core.recorder.select_events(member.uuid, limit=1):
-            summary.conflicts += 1
-            return True
-        return False
+        return bool(self.core.recorder.select_events(member.uuid, limit=1))
 
-    def _save(
-        self,
-        fresh: list[_Member],
-        keys: dict[UUID, tuple[bytes, bytes | None]],
-        summary: ImportSummary,
-    ) -> list[_Member]:
+    def _save(self, fresh: list[_Member], keys: dict[UUID, tuple[bytes, bytes | None]]) -> Written:
         """Write `fresh` in one transaction; on a clash (a card with events but no index row:
         enrolled without personal data, or erased), count those as conflicts and write the rest."""
+        conflicts = 0
         for _ in range(3):
             if not fresh:
-                return fresh
+                break
             change = IdentityChange(
                 put=tuple(m.row for m in fresh),
                 keys=tuple(
@@ -247,14 +284,18 @@ class ImportService:
             try:
                 self.core.save(*(e for m in fresh for e in m.events), identity=change)
             except IntegrityError:
-                fresh = [m for m in fresh if not self._exists(m, summary)]
+                existing = [m for m in fresh if self._exists(m)]
+                conflicts += len(existing)
+                fresh = [m for m in fresh if m not in existing]
             else:
-                return fresh
-        raise InvalidInput("the import's batch kept clashing with other writes; run it again")
+                return fresh, conflicts
+        if fresh:
+            raise InvalidInput("an import batch kept clashing with other writes; run it again")
+        return fresh, conflicts
 
 
 def _as_enrolment(line: opening.ImportLine) -> EnrolMember:
-    """The line's personal data as an enrolment states it (the same checks and sealing)."""
+    """The line's personal data as an enrolment states it (the same checks)."""
     return EnrolMember(
         member_id=line.member_id,
         store_id=line.store_id,
