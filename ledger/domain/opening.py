@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 from msgspec import Meta
@@ -158,6 +159,36 @@ def open_member(
     in force now (the tier), `rules_at(t)` the version an expiry computed for a lot earned at t
     follows (the version in force then, or the first before any)."""
     member_uuid = ids.member_id(line.member_id)
+    lots, expired, expired_points = _lots(line, member_uuid, now, rules_at, operator)
+    first_tier = rules.tiers.levels[0].code if rules.tiers else None
+    opened_member = MemberImported(
+        originator_id=member_uuid,
+        originator_version=1,
+        member_id=line.member_id,
+        store_id=line.store_id,
+        occurred_at=line.enrolled_at,
+        tier=line.tier or first_tier,
+        tier_spend=[
+            SpendEntry(_month_start(m.month, rules), m.spend_fen)
+            for m in line.tier_spend
+            if m.spend_fen
+        ],
+        stored_value_fen=line.stored_value_fen,
+        sealed=sealed,
+        source_ref=line.source_ref,
+        imported_at=now,
+        lots_expired_on_import=expired,
+        points_expired_on_import=expired_points,
+        operator=operator,
+    )
+    return opened_member, lots
+
+
+def _lots(
+    line: ImportLine, member_uuid: UUID, now: datetime, rules_at: RulesAt, operator: str
+) -> tuple[list[OpeningLotImported], int, int]:
+    """The line's lots not yet due at `now` (versions 2, 3, … in order earned), and how many
+    lots and points were due."""
     lots: list[OpeningLotImported] = []
     expired = expired_points = 0
     for lot in sorted(line.lots, key=lambda lot: lot.earned_at):
@@ -186,25 +217,4 @@ def open_member(
                 operator=operator,
             )
         )
-    first_tier = rules.tiers.levels[0].code if rules.tiers else None
-    opened_member = MemberImported(
-        originator_id=member_uuid,
-        originator_version=1,
-        member_id=line.member_id,
-        store_id=line.store_id,
-        occurred_at=line.enrolled_at,
-        tier=line.tier or first_tier,
-        tier_spend=[
-            SpendEntry(_month_start(m.month, rules), m.spend_fen)
-            for m in line.tier_spend
-            if m.spend_fen
-        ],
-        stored_value_fen=line.stored_value_fen,
-        sealed=sealed,
-        source_ref=line.source_ref,
-        imported_at=now,
-        lots_expired_on_import=expired,
-        points_expired_on_import=expired_points,
-        operator=operator,
-    )
-    return opened_member, lots
+    return lots, expired, expired_points

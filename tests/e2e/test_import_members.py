@@ -11,9 +11,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -22,6 +23,7 @@ from ledger.domain import ids
 from ledger.policies.lots import expires_at
 from ledger.policies.ruleset import RuleSet
 from ledger.settings import Settings
+from replay_tools.tamper import check_chains, plain, stored_rows
 from tests.chain import ADMIN, STEADY, Chain
 from tests.conftest import TEST_MASTER_KEY
 from tests.polling import caught_up, wait_until
@@ -74,7 +76,7 @@ def member_line(card: str, **fields: Any) -> dict[str, Any]:
     } | fields
 
 
-def write_lines(path: Path, lines: list[dict[str, Any] | str]) -> Path:
+def write_lines(path: Path, lines: Sequence[object]) -> Path:
     path.write_text(
         "".join(
             (x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)) + "\n" for x in lines
@@ -112,7 +114,7 @@ FALLEN = member_line(  # gold, but its spend is older than the review's window
 CLOSE = member_line(  # 50 yuan short of silver: one sale lifts it
     "8800000004", tier="normal", tier_spend=[{"month": _month(40), "spend_fen": 195_000}]
 )
-BAD = [
+BAD: list[Any] = [
     "{not json",
     member_line("8800000011", colour="red"),
     member_line("8800000012", id_number="110101199001011238"),
@@ -167,7 +169,9 @@ def test_import_a_realistic_file(ready: Chain, settings: Settings, tmp_path: Pat
     ]
     for card in ("8800000011", "8800000017"):  # nothing of a rejected member
         assert client.get(f"/v1/members/{card}", headers=pos).status_code == 404
-    found = client.app.state.ledger.members.with_phone("+86 138-0000-0000")  # the index row
+    found = cast(Any, client).app.state.ledger.members.with_phone(
+        "+86 138-0000-0000"
+    )  # the index row
     assert found == [
         ids.member_id("8800000001")
     ]  # (GET /v1/members?phone= is issue 16's other part)
@@ -201,6 +205,10 @@ def test_import_a_realistic_file(ready: Chain, settings: Settings, tmp_path: Pat
         "normal",
         "gold",
     )
+    ledger = cast(
+        Any, client
+    ).app.state.ledger  # an import's events chain like any others (tamper check)
+    assert check_chains(stored_rows(ledger), plain(ledger)).broken == 0
 
 
 def test_rerun_is_unchanged_and_a_changed_line_a_conflict(
