@@ -275,9 +275,9 @@ def test_a_run_killed_mid_file_imports_every_member_once_when_run_again(
     ready: Chain, settings: Settings, tmp_path: Path
 ) -> None:
     count = 6000
-    lines = [
-        member_line(f"77{n:08d}", lots=[{"points": 10, "earned_at": _at(days=-5)}])
-        for n in range(count)
+    lots = [{"points": 10, "earned_at": _at(days=-5)}, {"points": 5, "earned_at": _at(days=-4)}]
+    lines = [  # 400 members with their lots: PostgreSQL's bulk insert (1,000 events or more)
+        member_line(f"77{n:08d}", phone=f"139{n:08d}", lots=lots) for n in range(count)
     ]
     path = write_lines(tmp_path / "big.jsonl", lines)
     first = subprocess.Popen(  # noqa: S603 - our own command
@@ -303,4 +303,7 @@ def test_a_run_killed_mid_file_imports_every_member_once_when_run_again(
     assert summary["unchanged"] > 0 and summary["imported"] > 0
     caught_up(client, timeout=120)
     liability = client.get("/v1/liability", headers=ready.finance()).json()
-    assert (liability["points"], liability["members"]) == (10 * count, count)
+    assert (liability["points"], liability["members"]) == (15 * count, count)
+    ledger = cast(Any, client).app.state.ledger
+    assert ledger.members.with_phone("13900000042") == [ids.member_id("7700000042")]
+    assert check_chains(stored_rows(ledger), plain(ledger)).broken == 0
