@@ -14,11 +14,18 @@ neither.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+import re
+from datetime import date, datetime
 
 import msgspec
 from stdnum.cn import ric
-from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
 
 from ledger.domain import ids
 from ledger.domain.commands import EnrolMember
@@ -87,17 +94,24 @@ def id_number_18(text: str) -> str:
         ) from e
 
 
+_PLAIN = re.compile(r"[0-9]{17}[0-9X]")
+
+
 def _validated(number: str) -> str:
     """`stdnum.cn.ric.validate`, with the place of birth (a table lookup by the first six digits
     and the year, the slow part) remembered: an import checks a million numbers."""
-    number = ric.compact(number)
+    if not _PLAIN.fullmatch(number):  # anything but 17 ASCII digits and a check character
+        number = ric.compact(number)
     if len(number) != 18:
         raise InvalidLength
     if not all("0" <= c <= "9" for c in number[:-1]):
         raise InvalidFormat
     if number[-1] != ric.calc_check_digit(number):
         raise InvalidChecksum
-    ric.get_birth_date(number)
+    try:
+        date(int(number[6:10]), int(number[10:12]), int(number[12:14]))  # ric.get_birth_date
+    except ValueError as e:
+        raise InvalidComponent from e
     _birth_place(number[:6], number[6:10])
     return number
 

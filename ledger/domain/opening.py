@@ -133,7 +133,7 @@ def check_line(line: ImportLine, now: datetime, rules: RuleSet) -> None:
     months = [m.month for m in line.tier_spend]
     if len(set(months)) != len(months):
         raise InvalidInput("tier_spend names a month twice", field="tier_spend")
-    if any(m > now.astimezone(rules.zone).strftime("%Y-%m") for m in months):
+    if months and max(months) > now.astimezone(rules.zone).strftime("%Y-%m"):
         raise InvalidInput("tier_spend names a month after this one", field="tier_spend")
     if rules.tiers is None and line.tier is not None:
         raise InvalidInput("tier given, but the rule set has no tiers", field="tier")
@@ -154,11 +154,12 @@ def open_member(
     rules_at: RulesAt,
     sealed: Ciphertext | None,
     operator: str,
+    member_uuid: UUID | None = None,
 ) -> tuple[MemberImported, list[OpeningLotImported]]:
     """The events that open the member of `line` (checked with `check_line`); `rules` are those
     in force now (the tier), `rules_at(t)` the version an expiry computed for a lot earned at t
     follows (the version in force then, or the first before any)."""
-    member_uuid = ids.member_id(line.member_id)
+    member_uuid = member_uuid or ids.member_id(line.member_id)
     lots, expired, expired_points = _lots(line, member_uuid, now, rules_at, operator)
     first_tier = rules.tiers.levels[0].code if rules.tiers else None
     opened_member = MemberImported(

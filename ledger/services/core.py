@@ -29,7 +29,7 @@ from ledger.domain.member import evolve as evolve_member
 from ledger.domain.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
 from ledger.infrastructure import hashchain, vault
 from ledger.infrastructure.groupcommit import GroupCommit
-from ledger.infrastructure.identityindex import IdentityChange, IdentityIndex
+from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
 from ledger.infrastructure.persistence import eventsourcing_env
@@ -113,7 +113,14 @@ class LedgerCore(Application[UUID]):
         return []
 
     def _write(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
-        """One transaction of chained events (the committer's; eventsourcing's own save)."""
+        """One transaction of chained events (the committer's; eventsourcing's own save). An
+        import's batch skips what `Application.save` adds for events alone — a runtime protocol
+        check per event, ~40 µs each on Python 3.11 — and remembers no heads (no command
+        of this process reads those members next)."""
+        if len(events) >= BULK_EVENTS_MIN:
+            bulk = self.events.put(list(events), tracking=None, **kwargs)
+            self._notify(bulk)
+            return bulk
         recordings = super().save(*events, **kwargs)
         self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
         return recordings

@@ -218,6 +218,7 @@ class ImportService:
                 rules_at=self.rules.at_or_first,
                 sealed=sealed,
                 operator=run.operator,
+                member_uuid=member.uuid,
             )
             member.events = [opened, *lots]
             member.expired = opened.lots_expired_on_import
