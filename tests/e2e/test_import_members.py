@@ -27,6 +27,7 @@ from replay_tools.tamper import check_chains, plain, stored_rows
 from replay_tools.whatif import what_if
 from tests.chain import ADMIN, STEADY, Chain
 from tests.conftest import TEST_MASTER_KEY
+from tests.e2e.conftest import Clock
 from tests.polling import caught_up, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -308,3 +309,22 @@ def test_a_run_killed_mid_file_imports_every_member_once_when_run_again(
     ledger = cast(Any, client).app.state.ledger
     assert ledger.members.with_phone("13900000042") == [ids.member_id("7700000042")]
     assert check_chains(stored_rows(ledger), plain(ledger)).broken == 0
+
+
+def test_imported_lots_expire_in_the_expiry_run(
+    ready: Chain, settings: Settings, tmp_path: Path, clock: Clock
+) -> None:
+    path = write_lines(tmp_path / "members.jsonl", [EARLY])
+    assert run_import(settings, path)[1]["imported"] == 1
+    caught_up(ready.client)  # the members view holds the imported lots the run looks for
+    clock.advance(days=400)  # past the rules' expiry of the lot earned today, not the other's
+    as_of = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    run = ready.client.post("/v1/admin/expiry-runs", json={"as_of": as_of}, headers=ADMIN)
+    assert run.status_code == 200, run.text
+    assert (run.json()["lots_expired"], run.json()["points_expired"]) == (1, 50)
+    assert ready.member("8800000002")["points"] == 1000
+    caught_up(ready.client)
+    history = ready.client.get(
+        "/v1/members/8800000002/history", headers=ready.service(), params={"type": "PointsExpired"}
+    ).json()
+    assert "crm-8800000002" in history["items"][0]["explanation"]
