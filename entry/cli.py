@@ -156,6 +156,8 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
 def _import_members(args: argparse.Namespace) -> int:
     """SPEC 2.11: progress (on a terminal) and rejections on stderr, the summary last on stdout;
     exit 1 when a line was rejected."""
+    from eventsourcing.persistence import PersistenceError
+
     from entry.importfiles import csv_files, jsonl
     from ledger.application import open_ledger
     from ledger.domain.errors import LedgerError
@@ -190,6 +192,9 @@ def _import_members(args: argparse.Namespace) -> int:
         )
     except LedgerError as e:
         sys.stderr.write(f"ledger: {e}\n")
+        return 2
+    except PersistenceError as e:  # what committed stays; the same file again resumes
+        sys.stderr.write(f"ledger: the store failed ({e}); run the same file again to resume\n")
         return 2
     finally:
         ledger.close()
