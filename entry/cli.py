@@ -169,14 +169,15 @@ def _import_members(args: argparse.Namespace) -> int:
     csv_input = args.lots is not None or path.suffix.lower() == ".csv"
     lines = csv_files(path, Path(args.lots) if args.lots else None) if csv_input else jsonl(path)
     tty = sys.stderr.isatty()
+    clear = "\r\x1b[K" if tty else ""  # back over the progress line, on a terminal
 
     def rejected(r: Rejection) -> None:
-        sys.stderr.write(f"{chr(13) if tty else ''}line {r.line}: {r.member_id}: {r.reason}\n")
+        sys.stderr.write(f"{clear}line {r.line}: {r.member_id or '?'}: {r.reason}\n")
 
     def progress(read: int, s: ImportSummary) -> None:
         if tty:
             sys.stderr.write(
-                f"\r{read} lines: {s.imported} imported, {s.unchanged} unchanged, "
+                f"{clear}{read} lines read: {s.imported} imported, {s.unchanged} unchanged, "
                 f"{s.conflicts} conflicts, {s.rejected} rejected"
             )
 
