@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 if TYPE_CHECKING:
-    from ledger.settings import Settings
+    from ledger.settings import Environment, Settings
 
 
 def _where(database_url: str) -> str:
@@ -152,16 +152,17 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser(environment: Environment) -> argparse.ArgumentParser:
     from ledger.version import VERSION
+    from replay_tools.cli import add_commands
 
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
     parser.add_argument("--version", action="version", version=f"pharmacy-ledger {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
-    serve.add_argument("--host", default=os.environ.get("LEDGER_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("LEDGER_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "1")))
+    serve.add_argument("--host", default=environment.host)
+    serve.add_argument("--port", type=int, default=environment.port)
+    serve.add_argument("--workers", type=int, default=environment.workers)
     serve.add_argument(
         "--expire-daily",
         action="store_true",
@@ -177,17 +178,34 @@ def main(argv: list[str] | None = None) -> int:
         help="re-wrap every member key from LEDGER_PREVIOUS_MASTER_KEY to LEDGER_MASTER_KEY",
     )
     rotate.set_defaults(run=_rotate_master_key)
-    from replay_tools.cli import add_commands
-
     add_commands(commands)
-    args = parser.parse_args(argv)
-    from ledger.settings import ConfigError
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 2 with one line naming the variable when a LEDGER_* setting is wrong (before
+    anything else, `--help` included); exit 1 with one line when the database cannot be
+    reached within LEDGER_START_TIMEOUT seconds."""
+    from ledger.infrastructure.reachable import Unreachable, wait_for_database
+    from ledger.settings import ConfigError, read_environment
 
     try:
+        environment = read_environment()
+    except ConfigError as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 2
+    args = _parser(environment).parse_args(argv)
+    try:
+        wait_for_database(
+            environment.database_url, environment.start_timeout, environment.pg_connect_timeout
+        )
         result: int = args.run(args)
     except ConfigError as e:
         sys.stderr.write(f"ledger: {e}\n")
         return 2
+    except Unreachable as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 1
     return result
 
 
