@@ -30,6 +30,7 @@ from api.controllers.storedvalue import StoredValueController
 from api.controllers.stores import StoresController
 from api.controllers.system import HealthController
 from api.deps import dependencies
+from api.docs import docs_routes
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
@@ -125,7 +126,7 @@ def create_app(
         return open_ledger(settings, on_appended=count_appended)
 
     return Litestar(
-        route_handlers=[*CONTROLLERS, *console_routes(settings)],
+        route_handlers=[*CONTROLLERS, *console_routes(settings), *docs_routes()],
         lifespan=[_lifespan(settings, build, clock)],
         state=State({"store_gate": gate, "zone": ZoneInfo(settings.timezone)}),
         dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},

@@ -16,6 +16,13 @@ from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from api.errors import PROBLEM_JSON
+from api.openapi_operations import (
+    OPERATIONS,
+    PUBLIC,
+    REQUEST_EXAMPLES,
+    RESPONSE_EXAMPLES,
+    example,
+)
 
 METHODS = ("get", "put", "post", "delete", "patch")
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -39,6 +46,47 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": reference}}}
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key (`Authorization: Bearer <key>`), issued by an admin with `POST "
+    "/v1/admin/api-keys`; its role (pos, service, finance, admin) decides what it may call.",
+}
+
+
+def describe_operations(document: dict[str, Any]) -> dict[str, Any]:
+    """Each operation's summary, description and examples (`api.openapi_operations`), and the
+    bearer security scheme (in place)."""
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = BEARER
+    document["security"] = [{"bearer": []}]
+    schemas = components.get("schemas", {})
+    for item in document.get("paths", {}).values():
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            words = OPERATIONS.get(operation.get("operationId", ""))
+            if words is not None:
+                operation["summary"], operation["description"] = words
+                if words[1].startswith(PUBLIC):
+                    operation["security"] = []
+            _examples(operation, schemas)
+    return document
+
+
+def _examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    own = REQUEST_EXAMPLES.get(operation.get("operationId", ""))
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        media["example"] = own if own is not None else example(media.get("schema", {}), schemas)
+    for status, response in operation.get("responses", {}).items():
+        if not status.startswith("2"):
+            continue
+        for media in response.get("content", {}).values():
+            mine = RESPONSE_EXAMPLES.get(operation.get("operationId", ""))
+            media["example"] = mine if mine is not None else example(media["schema"], schemas)
+
+
 def declare_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
     """Replace each operation's documented errors with problem documents (in place)."""
     document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
@@ -57,4 +105,6 @@ class ProblemJsonRenderPlugin(JsonRenderPlugin):
     """Litestar's JSON rendering of the document, with the problem responses declared."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, declare_problem_responses(openapi_schema))
+        return super().render(
+            request, describe_operations(declare_problem_responses(openapi_schema))
+        )

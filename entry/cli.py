@@ -36,7 +36,7 @@ def _banner(args: argparse.Namespace, settings: Settings, dev_key: tuple[str, Pa
     lines = [
         f"pharmacy-ledger {VERSION} on {base} ({_where(settings.database_url)})",
         f"  console    {base}/console (sign in with a service, finance or admin key)",
-        f"  OpenAPI    {base}/schema",
+        f"  API docs   {base}/docs (OpenAPI: {base}/schema)",
     ]
     if dev_key is not None:
         key, path = dev_key
