@@ -1,12 +1,14 @@
 """The `ledger` command (also `python -m ledger`; `--version` names the package's version):
 `ledger serve` runs the HTTP service (and says where, with which admin key); `ledger expire` and
-`ledger review-tiers` run the expiry run and the tier review (as a cron job would); the replay
+`ledger review-tiers` run the expiry run and the tier review (as a cron job would), `ledger
+schedule` runs them daily in a process of its own; the replay
 tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
 from `replay_tools`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from datetime import datetime
@@ -133,6 +135,55 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    """The daily scheduler as a process of its own (DEPLOY.md's layout): the expiry run at 00:05
+    chain time and the tier review when due, while this process holds the `scheduler` lease
+    (several may run; one acts, the others stand by). Stops on SIGTERM/SIGINT."""
+    import asyncio
+    import signal
+    from zoneinfo import ZoneInfo
+
+    from api.scheduler import SCHEDULER_LEASE, expire_daily
+    from ledger.application import open_ledger
+    from ledger.domain.model import now_utc
+    from ledger.infrastructure.leases import Leases
+    from ledger.settings import Settings
+    from projections.queries import Queries
+    from projections.runtime import Projections
+
+    settings = Settings.from_env()
+    ledger = open_ledger(settings)
+    projections = Projections(settings, ["members"])  # read only: who has lots due
+    leases = Leases(
+        settings.database_url, settings.lease_seconds, settings.postgres.connect_timeout_seconds
+    )
+    leases.want([SCHEDULER_LEASE])
+    leases.start()
+
+    async def run() -> None:
+        task = asyncio.create_task(
+            expire_daily(
+                ledger.runs, Queries(ledger, projections), ZoneInfo(settings.timezone),
+                now_utc, leases,
+            )
+        )  # fmt: skip
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        sys.stdout.write("schedule: the daily runs at 00:05 chain time (scheduler lease)\n")
+        sys.stdout.flush()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(run())
+    finally:
+        leases.stop()
+        projections.stop()
+        ledger.close()
+    return 0
+
+
 def _rotate_master_key(args: argparse.Namespace) -> int:
     from ledger.application import open_ledger
     from ledger.settings import ConfigError, Settings, parse_master_key
@@ -173,6 +224,10 @@ def _parser(environment: Environment) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=f"{what} as of a time (default now)")
         command.add_argument("--as-of", type=_as_of, default=None)
         command.set_defaults(run=_run)
+    schedule = commands.add_parser(
+        "schedule", help="run the daily expiry run and tier review (one process at a time)"
+    )
+    schedule.set_defaults(run=_schedule)
     rotate = commands.add_parser(
         "rotate-master-key",
         help="re-wrap every member key from LEDGER_PREVIOUS_MASTER_KEY to LEDGER_MASTER_KEY",
@@ -195,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"ledger: {e}\n")
         return 2
     args = _parser(environment).parse_args(argv)
+    if args.command in ("serve", "project", "schedule"):  # long-running: JSON logs off a TTY
+        from api.logging import configure_logging
+
+        configure_logging()
     try:
         wait_for_database(
             environment.database_url, environment.start_timeout, environment.pg_connect_timeout
