@@ -131,7 +131,10 @@ def test_the_documented_production_layout_takes_pos_traffic(tmp_path: Path) -> N
                 assert wait_for_projections(base, 60) in ({}, dict.fromkeys(PROJECTIONS, 0))
                 history = client.get("/v1/members/M1/history?limit=200", headers=chain.service())
                 assert history.status_code == 200
-                assert len([i for i in history.json()["items"] if i["type"] == "PointsAccrued"]) == SALES
+                assert (
+                    len([i for i in history.json()["items"] if i["type"] == "PointsAccrued"])
+                    == SALES
+                )
             idle = _connections(url)
             wait_until(lambda: _leases(logs[2]) == ["scheduler"], 30, "the scheduler's lease")
             api, projector, scheduler = (_leases(path) for path in logs)
