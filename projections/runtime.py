@@ -7,6 +7,11 @@ project` runs them in a process of their own. On PostgreSQL a view's tables sit 
 log's (`history_entries`, `history_tracking`, …); on SQLite each view is a file of its own
 beside the log (`ledger.db` → `ledger.history.db`), so a view's writer never waits for the
 log's, and rebuilding a view is deleting its file.
+
+However many processes start their projections on one database, each projection runs in the
+one holding its lease (`ledger.infrastructure.leases`); the others stand by, and their
+supervisor starts the runner when the lease comes to them. Tables are made under the schema
+lock, so processes starting together do not race in `CREATE TABLE`.
 """
 
 from __future__ import annotations
