@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from bench.harness import REPO, VENV_BIN, free_port, stop_process_group, wait_for_projections
+from ledger.infrastructure.leases import Leases
 from projections.runtime import PROJECTIONS
 from tests.chain import Chain, sale_body
 from tests.conftest import ADMIN_KEY, TEST_MASTER_KEY, new_pg_schema
@@ -168,3 +170,28 @@ def test_the_lease_holder_killed_under_pos_traffic_is_taken_over_and_views_equal
     assert set(statuses) == {201}, statuses
     assert len(statuses) > 10
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_lease_whose_session_dies_passes_to_the_standby_and_the_holder_knows(
+    pg_database: str,
+) -> None:
+    url = new_pg_schema(pg_database)
+    holder, standby = Leases(url, interval=0.2), Leases(url, interval=0.2)
+    try:
+        for leases in (holder, standby):
+            leases.want(["scheduler"])
+            leases.start()
+        assert holder.holds("scheduler")
+        assert not standby.holds("scheduler")
+        with psycopg.connect(pg_database, autocommit=True) as admin:  # the holder's session dies
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                " AND pid = ANY(SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s)",
+                ["%(locks)"],
+            )
+        wait_until(lambda: standby.holds("scheduler"), 5, "the standby took the lease")
+        wait_until(lambda: not holder.holds("scheduler"), 5, "the holder saw its lease go")
+    finally:
+        holder.stop()
+        standby.stop()
