@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
@@ -23,8 +24,10 @@ from api.openapi_operations import (
     RESPONSE_EXAMPLES,
     example,
 )
+from ledger.policies.lots import LotTake
 
 METHODS = ("get", "put", "post", "delete", "patch")
+REF_TEMPLATE = "#/components/schemas/{name}"
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Problem",
@@ -83,6 +86,8 @@ def _examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
         if not status.startswith("2"):
             continue
         for media in response.get("content", {}).values():
+            if "example" in media:
+                continue
             mine = RESPONSE_EXAMPLES.get(operation.get("operationId", ""))
             media["example"] = mine if mine is not None else example(media["schema"], schemas)
 
@@ -101,10 +106,39 @@ def declare_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+# Structs encoded as JSON arrays (`array_like`), which Litestar documents as objects: their
+# schemas as msgspec itself writes them.
+ARRAY_LIKE: list[type[Any]] = [LotTake]
+SETTLEMENT_CSV_EXAMPLE = (
+    "\ufeffperiod,store_id,kind,franchisee,points_issued,fee_due_fen,redemption_cost_fen,"
+    "stored_value_cost_fen,difference_fen,late\r\n2026-03,S001,franchise,"
+    "Hangzhou Kangjian Pharmacy Co.,182400,91200,60000,5000,26200,false\r\n"
+)
+
+
+def _true_shapes(document: dict[str, Any]) -> None:
+    """What Litestar cannot say from the handlers' types: array-like structs, and the
+    settlement's CSV form (`?format=csv`)."""
+    _, defs = msgspec.json.schema_components(ARRAY_LIKE, ref_template=REF_TEMPLATE)
+    document.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+    settlement = document.get("paths", {}).get("/v1/settlements/{period}", {}).get("get")
+    if settlement is not None:
+        content = settlement["responses"]["200"].setdefault("content", {})
+        content["text/csv; charset=utf-8"] = {
+            "schema": {"type": "string"},
+            "example": SETTLEMENT_CSV_EXAMPLE,
+        }
+
+
+def served_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Litestar's document as `/schema` serves it: problem responses, the true shapes, words
+    and examples."""
+    _true_shapes(document)
+    return describe_operations(declare_problem_responses(document))
+
+
 class ProblemJsonRenderPlugin(JsonRenderPlugin):
     """Litestar's JSON rendering of the document, with the problem responses declared."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(
-            request, describe_operations(declare_problem_responses(openapi_schema))
-        )
+        return super().render(request, served_document(openapi_schema))

@@ -355,6 +355,8 @@ def _by_type(  # noqa: PLR0911 - one return per JSON type reads best
             field: example(sub, components, field, depth + 1)
             for field, sub in schema.get("properties", {}).items()
         }
+    if kind == "array" and "prefixItems" in schema:  # a tuple (an array-like struct)
+        return [example(item, components, "", depth + 1) for item in schema["prefixItems"]]
     if kind == "array":
         items = schema.get("items", {})
         return [] if depth >= DEPTH_MAX else [example(items, components, "", depth + 1)]
