@@ -66,7 +66,7 @@ class LedgerCore(Application[UUID]):
             raise ValueError("the master key must be 32 bytes (LEDGER_MASTER_KEY: 64 hex digits)")
         self.settings = settings
         self._on_appended = on_appended
-        base = eventsourcing_env(settings.database_url)
+        base = eventsourcing_env(settings.database_url, settings.postgres)
         # eventsourcing reads 0 as "unbounded"; here 0 means no cache (an empty setting).
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size or "")
         self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
