@@ -27,7 +27,7 @@ store and shared by the steps after it (expiry last: it writes to the log), then
 To add a figure: a script printing JSON lines with at least `figure`, `value` and `unit`
 (optionally `p50_ms`, `p99_ms`, `errors`), and a `Step` in STEPS below.
 
-    .venv/bin/python -m bench.run                       # everything, ~8 minutes
+    .venv/bin/python -m bench.run                       # everything, ~15 minutes
     .venv/bin/python -m bench.run --seconds 10 --no-doc # a quick look
     .venv/bin/python -m bench.run --only pgbench_limit
     .venv/bin/python -m bench.run --only biglog,replay,queries,expiry --log-size full
