@@ -484,7 +484,13 @@ def doc_section(
     loads: tuple[str, str],
     minutes: float,
 ) -> str:
-    labels = {"server_command": "", "wrk_command": "", "command": "", "script": "insert.sql = "}
+    labels = {
+        "server_command": "",
+        "projector_command": "beside it: ",
+        "wrk_command": "",
+        "command": "",
+        "script": "insert.sql = ",
+    }
     inner = [
         f"- {r['figure']}: {label}`{r[key]}`"
         for r in records
