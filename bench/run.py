@@ -385,7 +385,7 @@ def _setup(r: dict[str, Any]) -> str:
         parts.append(str(r["store"]))
     if "workers" in r:
         parts.append(f"W={r['workers']}")
-    if "connections" in r:
+    if r.get("connections"):
         parts.append(f"C={r['connections']}")
     if "clients" in r:
         parts.append(f"c={r['clients']}")
