@@ -1,7 +1,8 @@
 """The `ledger` command (also `python -m ledger`; `--version` names the package's version):
 `ledger serve` runs the HTTP service (and says where, with which admin key); `ledger expire` and
 `ledger review-tiers` run the expiry run and the tier review (as a cron job would), `ledger
-schedule` runs them daily in a process of its own; the replay
+schedule` runs them daily in a process of its own; `ledger import-members` brings members from
+a legacy system (SPEC 2.11); the replay
 tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
 from `replay_tools`."""
 
@@ -203,6 +204,58 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_members(args: argparse.Namespace) -> int:
+    """SPEC 2.11: progress (on a terminal) and rejections on stderr, the summary last on stdout;
+    exit 1 when a line was rejected."""
+    from eventsourcing.persistence import PersistenceError
+
+    from entry.importfiles import csv_files, jsonl
+    from ledger.application import open_ledger
+    from ledger.domain.errors import LedgerError
+    from ledger.domain.model import now_utc
+    from ledger.services.imports import ImportSummary, Rejection
+    from ledger.settings import Settings
+
+    path = Path(args.file)
+    csv_input = args.lots is not None or path.suffix.lower() == ".csv"
+    lines = csv_files(path, Path(args.lots) if args.lots else None) if csv_input else jsonl(path)
+    tty = sys.stderr.isatty()
+    clear = "\r\x1b[K" if tty else ""  # back over the progress line, on a terminal
+
+    def rejected(r: Rejection) -> None:
+        sys.stderr.write(f"{clear}line {r.line}: {r.member_id or '?'}: {r.reason}\n")
+
+    def progress(read: int, s: ImportSummary) -> None:
+        if tty:
+            sys.stderr.write(
+                f"{clear}{read} lines read: {s.imported} imported, {s.unchanged} unchanged, "
+                f"{s.conflicts} conflicts, {s.rejected} rejected"
+            )
+
+    ledger = open_ledger(Settings.from_env())
+    try:
+        summary = ledger.imports.run(
+            lines,
+            operator="cli:import-members",
+            now=now_utc(),
+            dry_run=args.dry_run,
+            rejected=rejected,
+            progress=progress,
+        )
+    except LedgerError as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 2
+    except PersistenceError as e:  # what committed stays; the same file again resumes
+        sys.stderr.write(f"ledger: the store failed ({e}); run the same file again to resume\n")
+        return 2
+    finally:
+        ledger.close()
+    if tty:
+        sys.stderr.write("\n")
+    sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    return 1 if summary.rejected else 0
+
+
 def _parser(environment: Environment) -> argparse.ArgumentParser:
     from ledger.version import VERSION
     from replay_tools.cli import add_commands
@@ -233,6 +286,14 @@ def _parser(environment: Environment) -> argparse.ArgumentParser:
         help="re-wrap every member key from LEDGER_PREVIOUS_MASTER_KEY to LEDGER_MASTER_KEY",
     )
     rotate.set_defaults(run=_rotate_master_key)
+    members = commands.add_parser(
+        "import-members",
+        help="import members from a legacy system (JSON Lines, or a members CSV with --lots)",
+    )
+    members.add_argument("file", help="FILE.jsonl, or members.csv")
+    members.add_argument("--lots", default=None, help="lots.csv, with a members CSV")
+    members.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
+    members.set_defaults(run=_import_members)
     add_commands(commands)
     return parser
 

@@ -19,6 +19,7 @@ from ledger.infrastructure.vault import MemberKeys
 from ledger.services.access import AccessService
 from ledger.services.bonuses import BonusesService
 from ledger.services.core import LedgerCore
+from ledger.services.imports import ImportService
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
 from ledger.services.redemptions import RedemptionsService
@@ -52,6 +53,7 @@ class Ledger:
         self.bonuses = BonusesService(self.core, self.rules, self.access)
         self.runs = RunsService(self.core, self.rules)
         self.settlement = SettlementService(self.core)
+        self.imports = ImportService(self.core, self.rules, self.access, self.members, keys)
 
     def close(self) -> None:
         self.core.close()

@@ -13,8 +13,7 @@ multipliers, and how the points reversed were computed; lots are named by what c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -35,65 +34,11 @@ from ledger.domain.member import (
     StoredValueDebited,
     TierChanged,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import LotTake
 from ledger.policies.valuation import RefundedLine
-
-
-class Entry(msgspec.Struct, frozen=True, kw_only=True):
-    """A history entry before the projection numbers it and adds the running balance."""
-
-    type: str
-    occurred_at: datetime
-    recorded_at: datetime
-    store_id: str | None
-    reference: str | None
-    points_delta: int
-    rule_version: int | None
-    explanation: str
-    breakdown: list[Any] | None = None
-    detail: dict[str, Any] = {}
-    operator: str | None = None
-
-
-class _Event(Protocol):
-    """What every member event has for an entry's header."""
-
-    @property
-    def occurred_at(self) -> datetime: ...
-
-    @property
-    def timestamp(self) -> datetime: ...
-
-    @property
-    def operator(self) -> str | None: ...
-
-
-def _entry(
-    e: _Event,
-    *,
-    points_delta: int,
-    explanation: str,
-    rule_version: int | None = None,
-    breakdown: list[Any] | None = None,
-    detail: dict[str, Any] | None = None,
-    reference: str | None = None,
-) -> Entry:
-    """The entry of `e`: the header every entry shares (its type, times, operator, and its store
-    and reference when it has them; a `reference` given replaces the event's own) around
-    what the builder says about the event."""
-    return Entry(
-        type=type(e).__name__,
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=getattr(e, "store_id", None),
-        reference=getattr(e, "reference", None) if reference is None else reference,
-        points_delta=points_delta,
-        rule_version=rule_version,
-        explanation=explanation,
-        breakdown=breakdown,
-        detail={} if detail is None else detail,
-        operator=e.operator,
-    )
+from projections.entrybase import Entry, imported, opening_lot
+from projections.entrybase import entry as _entry
 
 
 def _lot_name(lot_id: int, names: Mapping[int, str]) -> str:
@@ -367,6 +312,8 @@ def entry_for(event: MemberEvent, names: Mapping[int, str] | None = None) -> Ent
     makers: dict[type[Any], Any] = {
         MemberEnrolled: _enrolled,
         MemberErased: _erased,
+        MemberImported: imported,
+        OpeningLotImported: opening_lot,
         PointsAccrued: _accrued,
         BonusGranted: _bonus,
         PointsHeld: _held,

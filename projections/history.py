@@ -19,7 +19,8 @@ from eventsourcing.persistence import Tracking
 
 from ledger.domain.member import MemberEvent
 from projections import liability
-from projections.entries import Entry, entry_for, named_lots
+from projections.entries import entry_for, named_lots
+from projections.entrybase import Entry
 from projections.liability import NewLot
 from projections.sqlview import (
     Cursor,

@@ -33,6 +33,7 @@ from ledger.domain.member import (
     StoredValueCredited,
     StoredValueDebited,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import Lot, LotTake
 
 DEBT = 0  # the pseudo-lot of a member's debt: its sum is minus the points owed
@@ -90,6 +91,8 @@ def new_lot(e: MemberEvent) -> NewLot | None:
         return _lot(e.lot, "bonus", e.rule_version)
     if isinstance(e, PointsAdjusted) and e.lot is not None:
         return _lot(e.lot, "adjustment", None)
+    if isinstance(e, OpeningLotImported):  # valued by the version in force when earned
+        return _lot(e.lot, "import", None)
     return None
 
 
@@ -114,6 +117,10 @@ def moves(e: MemberEvent) -> dict[int, int]:
         found += _takes(e.takes, -1)
     elif isinstance(e, PointsExpired):
         found.append((e.lot_id, -e.points))
+    elif isinstance(e, OpeningLotImported):
+        found.append((e.lot.lot_id, e.lot.points))
+    elif isinstance(e, MemberImported):
+        found.append((STORED_VALUE, e.stored_value_fen))
     elif isinstance(e, StoredValueCredited):
         found.append((STORED_VALUE, e.amount_fen))
     elif isinstance(e, StoredValueDebited):

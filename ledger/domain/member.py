@@ -220,6 +220,14 @@ class TierChanged(MemberEvent, frozen=True, kw_only=True):
     window_start: datetime | None = None  # a review drops spend from before this
 
 
+class OpeningEvent(MemberEvent, frozen=True, kw_only=True):
+    """Base of the events of a member brought from a legacy system (`ledger.domain.opening`),
+    each saying how it changes the member."""
+
+    def applied_to(self, state: Member | None) -> Member:
+        raise NotImplementedError
+
+
 class Member(Aggregate, kw_only=True):
     member_id: str
     store_id: str
@@ -259,6 +267,8 @@ def evolve(state: Member | None, event: DomainEvent) -> Member:
             tier=event.tier,
             birthday=event.birthday,
         )
+    if isinstance(event, OpeningEvent):
+        return event.applied_to(state)
     if state is None:
         raise InvariantViolation(f"{type(event).__name__} before MemberEnrolled")
     _apply(state, event)

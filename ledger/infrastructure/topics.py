@@ -21,6 +21,7 @@ from ledger.domain import (
     member,
     model,
     nonmember,
+    opening,
     operation,
     privacy,
     redemption,
@@ -47,6 +48,8 @@ STORED: dict[str, type] = {
     "ledger.member:PointsAdjusted": member.PointsAdjusted,
     "ledger.member:TierChanged": member.TierChanged,
     "ledger.domain.member:BonusGranted": member.BonusGranted,  # contract version 2
+    "ledger.domain.opening:MemberImported": opening.MemberImported,  # contract version 2
+    "ledger.domain.opening:OpeningLotImported": opening.OpeningLotImported,
     "ledger.sale:SaleRecorded": sale.SaleRecorded,
     "ledger.sale:SaleRefunded": sale.SaleRefunded,
     "ledger.sale:Sale": sale.Sale,
