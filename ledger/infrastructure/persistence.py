@@ -45,9 +45,9 @@ def _decoder(topic: str) -> msgspec.json.Decoder[DomainEvent]:
     """The decoder of a stored topic. Every stored class's decoder is made at the first call,
     under a lock: msgspec 0.22 builds a Struct type's decoding information on first use, and
     two threads doing that at once for related types crashed the process (SIGSEGV in
-    msgspec's _core, seen with 8 writer processes of 4 threads each, issue 18); the lock and
-    making them all at once leave no Struct of the log half-described while another thread
-    decodes."""
+    msgspec's _core: 8 writer processes of 4 threads each, issue 18; the projection runners
+    starting together on SQLite, issue 17); the lock and making them all at once leave no
+    Struct of the log half-described while another thread decodes."""
     found = _decoders.get(topic)
     if found is None:
         with _decoders_made:
