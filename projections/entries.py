@@ -39,6 +39,15 @@ from ledger.policies.lots import LotTake
 from ledger.policies.valuation import RefundedLine
 
 
+class Operator(msgspec.Struct, frozen=True, kw_only=True):
+    """Who did it (SPEC 3): the API key, the name of its holder (None for keys issued before
+    keys named one, and for the ledger's own runs), and the cashier a POS write named."""
+
+    key_id: str | None
+    holder: str | None = None
+    cashier: str | None = None
+
+
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
     """A history entry before the projection numbers it and adds the running balance."""
 
@@ -52,7 +61,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     explanation: str
     breakdown: list[Any] | None = None
     detail: dict[str, Any] = {}
-    operator: str | None = None
+    operator: Operator | str | None = None  # a str: an entry the view wrote before holders
 
 
 class _Event(Protocol):
@@ -92,7 +101,7 @@ def _entry(
         explanation=explanation,
         breakdown=breakdown,
         detail={} if detail is None else detail,
-        operator=e.operator,
+        operator=Operator(key_id=e.operator, cashier=getattr(e, "cashier", None)),
     )
 
 

@@ -83,6 +83,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "balance_after": ("变动后余额", "Balance after"),
     "rule_version": ("规则版本", "Rule set"),
     "operator": ("操作员", "Operator"),
+    "cashier": ("收银员", "Cashier"),
     "explanation": ("说明", "Explanation"),
     "breakdown": ("计算明细", "How it was computed"),
     "line_no": ("行", "Line"),

@@ -29,6 +29,8 @@ AmountFen = Annotated[int, Meta(ge=0, le=10_000_000_000, description="money in f
 Text = Annotated[str, Meta(min_length=1, max_length=200, pattern=FREE_TEXT_PATTERN)]
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_CONTROL_PATTERN)]
 Ticket = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_CONTROL_PATTERN)]
+# Who rang a POS write up (SPEC 3: `cashier`, at most 32 characters); the history names them.
+Cashier = Annotated[str, Meta(min_length=1, max_length=32, pattern=NO_CONTROL_PATTERN)]
 
 LINES_MAX = 200
 Role = Literal["pos", "service", "finance", "admin"]
@@ -66,6 +68,7 @@ class PostSale(Command, frozen=True):
     member_id: CardNumber | None
     occurred_at: AwareDatetime
     lines: Annotated[list[SaleLine], Meta(min_length=1, max_length=LINES_MAX)]
+    cashier: Cashier | None = None
 
 
 class EnrolMember(Command, frozen=True):
@@ -96,6 +99,7 @@ class IssueApiKey(Command, frozen=True):
 
     role: Role
     store_id: Identifier | None = None
+    holder: Name | None = None  # required of new keys (the API says so); older keys have none
 
 
 Points = Annotated[int, Meta(gt=0, le=100_000_000, description="points, a positive integer")]
@@ -113,6 +117,7 @@ class RefundSale(Command, frozen=True):
     refund_no: Identifier
     occurred_at: AwareDatetime
     lines: Annotated[list[RefundLine], Meta(min_length=1, max_length=LINES_MAX)]
+    cashier: Cashier | None = None
 
 
 class RedeemBase(Command, frozen=True, kw_only=True, tag_field="kind"):
@@ -123,6 +128,7 @@ class RedeemBase(Command, frozen=True, kw_only=True, tag_field="kind"):
     member_id: CardNumber
     occurred_at: AwareDatetime
     hold: bool = False
+    cashier: Cashier | None = None
 
 
 class CashOffset(RedeemBase, frozen=True, kw_only=True, tag="cash_offset"):
@@ -177,6 +183,7 @@ class ConvertPoints(Command, frozen=True):
     conversion_no: Identifier
     occurred_at: AwareDatetime
     points: Points
+    cashier: Cashier | None = None
 
 
 class PayWithStoredValue(Command, frozen=True):
@@ -186,6 +193,7 @@ class PayWithStoredValue(Command, frozen=True):
     payment_no: Identifier
     occurred_at: AwareDatetime
     amount_fen: PositiveFen
+    cashier: Cashier | None = None
 
 
 class RefundStoredValue(Command, frozen=True):
@@ -196,6 +204,7 @@ class RefundStoredValue(Command, frozen=True):
     payment_no: Identifier
     occurred_at: AwareDatetime
     amount_fen: PositiveFen
+    cashier: Cashier | None = None
 
 
 class AdjustPoints(Command, frozen=True):

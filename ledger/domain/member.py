@@ -63,6 +63,7 @@ class PointsAccrued(MemberEvent, frozen=True, kw_only=True):
     lot: Lot | None  # what remains after the debt, as a new lot
     valuation: Valuation
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsReversed(MemberEvent, frozen=True, kw_only=True):
@@ -80,6 +81,7 @@ class PointsReversed(MemberEvent, frozen=True, kw_only=True):
     spend_fen: int  # leaves tier spend as of the sale's occurred_at
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
     # From contract version 2: which lines, at which multipliers, and the cumulative sum.
     lines: list[RefundedLine] = msgspec.field(default_factory=list)
     receipt_multiplier: Decimal | None = None
@@ -100,6 +102,7 @@ class PointsHeld(MemberEvent, frozen=True, kw_only=True):
     expires_at: datetime  # held_at + hold_minutes
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsRedeemed(MemberEvent, frozen=True, kw_only=True):
@@ -116,6 +119,7 @@ class PointsRedeemed(MemberEvent, frozen=True, kw_only=True):
     captured_hold: bool
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class RedemptionVoided(MemberEvent, frozen=True, kw_only=True):
@@ -144,6 +148,7 @@ class PointsConverted(MemberEvent, frozen=True, kw_only=True):
     credited_fen: int
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class StoredValueCredited(MemberEvent, frozen=True, kw_only=True):
@@ -154,6 +159,7 @@ class StoredValueCredited(MemberEvent, frozen=True, kw_only=True):
     reason: Literal["conversion", "refund"]
     payment_no: str | None = None
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class StoredValueDebited(MemberEvent, frozen=True, kw_only=True):
@@ -162,6 +168,7 @@ class StoredValueDebited(MemberEvent, frozen=True, kw_only=True):
     occurred_at: datetime
     amount_fen: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsExpired(MemberEvent, frozen=True, kw_only=True):
