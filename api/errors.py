@@ -47,6 +47,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
     request_id: str | None = None
+    current_member_id: str | None = None  # card-replaced, member-merged: the card to use
 
 
 def problem(
@@ -90,7 +91,14 @@ def ledger_error(request: Request[Any, Any, Any], exc: LedgerError) -> Response[
         _store_down(request)
     return problem(
         request,
-        Problem(type=exc.slug, title=exc.title, status=status, detail=exc.detail, field=exc.field),
+        Problem(
+            type=exc.slug,
+            title=exc.title,
+            status=status,
+            detail=exc.detail,
+            field=exc.field,
+            current_member_id=getattr(exc, "current_member_id", None),
+        ),
     )
 
 

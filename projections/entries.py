@@ -13,11 +13,11 @@ multipliers, and how the points reversed were computed; lots are named by what c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
+from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEnrolled,
@@ -37,72 +37,10 @@ from ledger.domain.member import (
 )
 from ledger.policies.lots import LotTake
 from ledger.policies.valuation import RefundedLine
+from projections.accountentries import card_replaced, merged
+from projections.entrybase import Entry, Operator, entry_header
 
-
-class Operator(msgspec.Struct, frozen=True, kw_only=True):
-    """Who did it (SPEC 3): the API key, the name of its holder (None for keys issued before
-    keys named one, and for the ledger's own runs), and the cashier a POS write named."""
-
-    key_id: str | None
-    holder: str | None = None
-    cashier: str | None = None
-
-
-class Entry(msgspec.Struct, frozen=True, kw_only=True):
-    """A history entry before the projection numbers it and adds the running balance."""
-
-    type: str
-    occurred_at: datetime
-    recorded_at: datetime
-    store_id: str | None
-    reference: str | None
-    points_delta: int
-    rule_version: int | None
-    explanation: str
-    breakdown: list[Any] | None = None
-    detail: dict[str, Any] = {}
-    operator: Operator | str | None = None  # a str: an entry the view wrote before holders
-
-
-class _Event(Protocol):
-    """What every member event has for an entry's header."""
-
-    @property
-    def occurred_at(self) -> datetime: ...
-
-    @property
-    def timestamp(self) -> datetime: ...
-
-    @property
-    def operator(self) -> str | None: ...
-
-
-def _entry(
-    e: _Event,
-    *,
-    points_delta: int,
-    explanation: str,
-    rule_version: int | None = None,
-    breakdown: list[Any] | None = None,
-    detail: dict[str, Any] | None = None,
-    reference: str | None = None,
-) -> Entry:
-    """The entry of `e`: the header every entry shares (its type, times, operator, and its store
-    and reference when it has them; a `reference` given replaces the event's own) around
-    what the builder says about the event."""
-    return Entry(
-        type=type(e).__name__,
-        occurred_at=e.occurred_at,
-        recorded_at=e.timestamp,
-        store_id=getattr(e, "store_id", None),
-        reference=getattr(e, "reference", None) if reference is None else reference,
-        points_delta=points_delta,
-        rule_version=rule_version,
-        explanation=explanation,
-        breakdown=breakdown,
-        detail={} if detail is None else detail,
-        operator=Operator(key_id=e.operator, cashier=getattr(e, "cashier", None)),
-    )
+__all__ = ["Entry", "Operator", "entry_for", "named_lots"]
 
 
 def _lot_name(lot_id: int, names: Mapping[int, str]) -> str:
@@ -127,7 +65,7 @@ def _accrued(e: PointsAccrued) -> Entry:
     explanation = f"receipt {e.reference}: {v.explanation}"
     if e.debt_paid:
         explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         rule_version=v.rule_version,
@@ -179,7 +117,7 @@ def _reversed(e: PointsReversed, names: Mapping[int, str]) -> Entry:
         }
         for line in e.lines
     ]
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -206,7 +144,7 @@ def _bonus(e: BonusGranted) -> Entry:
         explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
     if e.lot is not None and e.lot.expires_at is not None:
         explanation += f"; expires at {e.lot.expires_at.isoformat()}"
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         rule_version=e.rule_version,
@@ -222,7 +160,7 @@ def _bonus(e: BonusGranted) -> Entry:
 
 
 def _held(e: PointsHeld) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         rule_version=e.rule_version,
@@ -236,7 +174,7 @@ def _held(e: PointsHeld) -> Entry:
 
 def _redeemed(e: PointsRedeemed, names: Mapping[int, str]) -> Entry:
     how = "captured hold" if e.captured_hold else "redemption"
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -264,7 +202,7 @@ def _voided(e: RedemptionVoided, names: Mapping[int, str]) -> Entry:
             f"redemption {e.reference} voided: {back} points back, "
             f"{_lots(e.restores, names)} with their original expiry"
         )
-    return _entry(
+    return entry_header(
         e,
         points_delta=back,
         explanation=explanation,
@@ -278,7 +216,7 @@ def _voided(e: RedemptionVoided, names: Mapping[int, str]) -> Entry:
 
 
 def _converted(e: PointsConverted, names: Mapping[int, str]) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -293,7 +231,7 @@ def _converted(e: PointsConverted, names: Mapping[int, str]) -> Entry:
 def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
     credit = isinstance(e, StoredValueCredited)
     what = f"{e.reason} credit" if isinstance(e, StoredValueCredited) else "payment"
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         explanation=f"stored value {what} {e.reference}: {'+' if credit else '-'}{e.amount_fen} fen",
@@ -303,7 +241,7 @@ def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
 
 def _expired(e: PointsExpired, names: Mapping[int, str]) -> Entry:
     lot = _lot_name(e.lot_id, names) if e.lot_id in names else f"lot {e.lot_id} ({e.lot_reference})"
-    return _entry(
+    return entry_header(
         e,
         reference=e.lot_reference,
         points_delta=-e.points,
@@ -318,7 +256,7 @@ def _expired(e: PointsExpired, names: Mapping[int, str]) -> Entry:
 def _adjusted(e: PointsAdjusted, names: Mapping[int, str]) -> Entry:
     direction = "credit" if e.points > 0 else "debit"
     taken = f"; taken {_lots(e.takes, names)}" if e.takes else ""
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         explanation=f"customer-service {direction} of {abs(e.points)} points: {e.reason} "
@@ -334,7 +272,7 @@ def _adjusted(e: PointsAdjusted, names: Mapping[int, str]) -> Entry:
 
 
 def _tier(e: TierChanged) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         rule_version=e.rule_version,
@@ -344,7 +282,7 @@ def _tier(e: TierChanged) -> Entry:
 
 
 def _enrolled(e: MemberEnrolled) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         reference=e.member_id,
         points_delta=0,
@@ -353,7 +291,7 @@ def _enrolled(e: MemberEnrolled) -> Entry:
 
 
 def _erased(e: MemberErased) -> Entry:
-    return _entry(
+    return entry_header(
         e, points_delta=0, explanation=f"personal data erased (key destroyed): {e.reason}"
     )
 
@@ -382,6 +320,8 @@ def entry_for(event: MemberEvent, names: Mapping[int, str] | None = None) -> Ent
         StoredValueCredited: _stored_value,
         StoredValueDebited: _stored_value,
         TierChanged: _tier,
+        CardReplaced: card_replaced,
+        MemberMerged: merged,
     }
     maker = makers.get(type(event))
     if maker is None:

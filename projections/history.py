@@ -18,6 +18,7 @@ import msgspec
 from eventsourcing.persistence import Tracking
 
 from ledger.domain.apikey import ApiKeyIssued
+from ledger.domain.identity import MemberMerged
 from ledger.domain.member import MemberEvent
 from projections import liability
 from projections.entries import Entry, Operator, entry_for, named_lots
@@ -103,7 +104,8 @@ class HistoryView(SqlView):
             names = self._names_of(cursor, member_uuid, named_lots(event))
             entry = self._with_holder(cursor, entry_for(event, names))
             lot = liability.new_lot(event)
-            if lot is not None:
+            new = [lot] if lot is not None else self._moved_lots(cursor, event)
+            for lot in new:
                 cursor.write(
                     "INSERT INTO {lots} (member_id, lot_id, kind, reference, earned_at, "
                     "expires_at, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -126,6 +128,31 @@ class HistoryView(SqlView):
                     (member_uuid, tracking.notification_id, lot_id, occurred_at, amount),
                 )
             self._record(cursor, member_uuid, entry, tracking)
+
+    def _moved_lots(self, cursor: Cursor, event: MemberEvent) -> list[NewLot]:
+        """The lots a merge brings in, described as they were in the duplicate (kind, number,
+        rule version), under their new ids."""
+        if not isinstance(event, MemberMerged) or event.direction != "in":
+            return []
+        found = []
+        for moved in event.lots:
+            cursor.execute(
+                "SELECT kind, reference, rule_version FROM {lots} WHERE member_id = ? "
+                "AND lot_id = ?",
+                (str(event.from_account_id), moved.from_lot_id),
+            )
+            row = cursor.one()
+            found.append(
+                NewLot(
+                    lot_id=moved.lot.lot_id,
+                    kind=str(row[0]) if row else "lot",
+                    reference=str(row[1]) if row else moved.lot.reference,
+                    earned_at=moved.lot.earned_at,
+                    expires_at=moved.lot.expires_at,
+                    rule_version=None if row is None or row[2] is None else int(row[2]),
+                )
+            )
+        return found
 
     def note_holder(self, event: ApiKeyIssued, tracking: Tracking) -> None:
         """Remember who holds a key (a key's holder never changes), for the entries it makes."""

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
+from ledger.domain.identity import MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEvent,
@@ -118,6 +119,10 @@ def moves(e: MemberEvent) -> dict[int, int]:
         found.append((STORED_VALUE, e.amount_fen))
     elif isinstance(e, StoredValueDebited):
         found.append((STORED_VALUE, -e.amount_fen))
+    elif isinstance(e, MemberMerged):  # out of the duplicate's lots, into this account's new ones
+        sign = -1 if e.direction == "out" else 1
+        found += [(m.lot.lot_id, sign * m.lot.remaining) for m in e.lots]
+        found += [(DEBT, -sign * e.debt_points), (STORED_VALUE, sign * e.stored_value_fen)]
     summed: dict[int, int] = defaultdict(int)
     for lot_id, amount in found:
         summed[lot_id] += amount

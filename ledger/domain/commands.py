@@ -71,13 +71,16 @@ class PostSale(Command, frozen=True):
     cashier: Cashier | None = None
 
 
+Phone = Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,19}$")]
+
+
 class EnrolMember(Command, frozen=True):
     """Enrolment of a card at a store (`POST /v1/members`)."""
 
     member_id: CardNumber
     store_id: Identifier
     name: Name | None = None
-    phone: Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,19}$")] | None = None
+    phone: Phone | None = None
     # checked by the ledger (GB 11643), so that any bad number is 422 `invalid-id-number`
     id_number: Annotated[str, Meta(min_length=1, max_length=18, description="身份证号")] | None = (
         None

@@ -1,15 +1,13 @@
 """The member aggregate: its events, its state, and `evolve`, the only code that changes state.
 
-State is what the POS needs at the till: lots (with expiry and return-window lock), debt from
-refunds of spent points, stored value, tier (and its changes, by business time) and the spend
-that counts towards it.
+State is what the POS needs at the till: lots (with expiry and return-window lock), debt, stored
+value, tier (and its changes, by business time), the spend that counts towards it, and the
+cards that read it (a replacement card's id holds only a `CardAliased` pointing at it).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -45,8 +43,7 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
 
 
 class MemberErased(MemberEvent, frozen=True, kw_only=True):
-    """The member's key was destroyed: their sealed personal data can never be read again.
-    Points, lots and tier are untouched; the card goes on working."""
+    """The member's key was destroyed (personal data unreadable); points and card go on."""
 
     occurred_at: datetime
     reason: str
@@ -213,6 +210,22 @@ class BonusGranted(MemberEvent, frozen=True, kw_only=True):
     operator: str
 
 
+class CardAliased(DomainEvent, frozen=True, kw_only=True):
+    """A replacement card's first event (SPEC 2.8): it reads the account (no history of its own)."""
+
+    member_id: str  # the new card
+    account_id: UUID
+    store_id: str
+    occurred_at: datetime
+
+
+class AccountEvent(MemberEvent, frozen=True, kw_only=True):
+    """Base of the events that move an account between cards (`ledger.domain.identity`)."""
+
+    def change(self, state: Member) -> None:
+        raise NotImplementedError
+
+
 class TierChanged(MemberEvent, frozen=True, kw_only=True):
     occurred_at: datetime
     from_tier: str | None
@@ -240,6 +253,9 @@ class Member(Aggregate, kw_only=True):
     holds: dict[str, Hold] = msgspec.field(default_factory=dict)  # by redemption id
     erased: bool = False  # personal data crypto-shredded
     tier_marks: list[TierMark] = msgspec.field(default_factory=list)  # tier changes, as recorded
+    replaced_cards: dict[str, str] = msgspec.field(default_factory=dict)  # old card -> new
+    alias_of: UUID | None = None  # a replacement card's id: the account it reads
+    merged_into: str | None = None  # a duplicate merged into this card (SPEC 2.8)
 
     def lot(self, lot_id: int) -> Lot:
         for lot in self.lots:
@@ -265,6 +281,17 @@ def evolve(state: Member | None, event: DomainEvent) -> Member:
             enrolled_at=event.occurred_at,
             tier=event.tier,
             birthday=event.birthday,
+        )
+    if isinstance(event, CardAliased):
+        invariant(state is None, "a card is aliased once")
+        return Member(
+            **born(event),
+            member_id=event.member_id,
+            store_id=event.store_id,
+            enrolled_at=event.occurred_at,
+            tier=None,
+            birthday=None,
+            alias_of=event.account_id,
         )
     if state is None:
         raise InvariantViolation(f"{type(event).__name__} before MemberEnrolled")
@@ -321,6 +348,8 @@ def _apply(state: Member, event: DomainEvent) -> None:  # noqa: PLR0912 - one ca
             state.lots.append(msgspec.structs.replace(event.lot))
     elif isinstance(event, MemberErased):
         state.erased = True
+    elif isinstance(event, AccountEvent):
+        event.change(state)
     elif isinstance(event, TierChanged):
         state.tier = event.to_tier
         state.tier_marks.append(TierMark(event.occurred_at, event.from_tier, event.to_tier))
@@ -347,11 +376,9 @@ def available(member: Member, at: datetime, now: datetime) -> int:
 
 
 def balance(member: Member, now: datetime) -> Balance:
-    """Spendable points (lots past their return window, minus debt), pending points, stored value.
-
-    Due lots the expiry run has not reached still count: points leave only through
-    PointsExpired events, so every balance shown is explained by events (SPEC 2.5).
-    """
+    """Spendable points (lots past their return window, less debt), pending points, stored
+    value. Due lots not yet expired by a run still count: points leave only through
+    PointsExpired events, so every balance shown is explained by events (SPEC 2.5)."""
     pending = sum(lot.remaining for lot in member.lots if lot.available_at > now)
     shown = sum(lot.remaining for lot in member.lots if lot.available_at <= now)
     return Balance(
@@ -370,8 +397,3 @@ def after(member: Member, events: list[DomainEvent]) -> Member:
             state = evolve(state, event)
             state.version = event.originator_version
     return state
-
-
-def next_versions(member: Member) -> Iterator[int]:
-    """The versions of the member's next events, in order."""
-    return itertools.count(member.version + 1)

@@ -95,7 +95,7 @@ class SalesService:
                 )
                 return Decided([event], answer)
             self.rules.in_force(cmd.occurred_at)
-            member = self.core.member(sale.member_id)
+            member = self.core.member(sale.member_id, old_card_ok=True, follow_merge=True)
             events, receipt = refund_sale(
                 sale, member, cmd, fingerprint=fingerprint, operator=operator, now=now
             )
