@@ -133,8 +133,8 @@ def test_a_merge_moves_lots_with_their_expiry_and_leaves_settlement_alone(
     assert _sale(chain, "R1", "M1", 50_000, days_ago=40).status_code == 201
     assert _sale(chain, "R2", "D1", 30_000, days_ago=330).status_code == 201  # available
     assert _sale(chain, "R3", "D1", 20_000).status_code == 201  # pending (7 days)
-    convert = {"conversion_no": "C1", "points": 100, "member_id": "D1"}
-    assert chain.stored_value("conversions", **convert).status_code == 201
+    convert = chain.stored_value("conversions", member_id="D1", conversion_no="C1", points=100)
+    assert convert.status_code == 201
     lots_before = sorted(_lots(chain, "D1") + _lots(chain, "M1"))
     assert len({expires for _, expires, _ in lots_before}) == 3
     period = now_iso()[:7]
