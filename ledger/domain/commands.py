@@ -7,7 +7,7 @@ request is refused field by field before anything is read or written.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -72,6 +72,22 @@ class PostSale(Command, frozen=True):
 
 
 Phone = Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,19}$")]
+
+
+BATCH_SALES_MAX = 500
+
+
+class SaleBatch(Command, frozen=True):
+    """`POST /v1/sales/batch`: an upload of sales (an offline store's day), each decoded and
+    answered as if posted alone, so an item is kept as it came until then."""
+
+    sales: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=BATCH_SALES_MAX)]
+
+
+class SaleBatchEnvelope(Command, frozen=True):
+    """What the edge checks of a batch before its items: the envelope, each item left raw."""
+
+    sales: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=BATCH_SALES_MAX)]
 
 
 class EnrolMember(Command, frozen=True):
