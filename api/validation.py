@@ -38,6 +38,13 @@ from ledger.domain.commands import CardNumber, Identifier, SaleBatch, SaleBatchE
 
 KeyId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Period = Annotated[str, Meta(pattern=PERIOD_PATTERN, description="YYYY-MM, 2000-01 … 2099-12")]
+Day = Annotated[
+    str,
+    Meta(
+        pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="YYYY-MM-DD, a day of 2000 … 2099 (chain time)",
+    ),
+]
 
 # Query parameter types (the handlers declare them, so the OpenAPI document shows the bounds).
 Count = Annotated[int, Meta(ge=0, le=INTEGER_MAX, description="an integer, 0 … 2^63-1")]
@@ -60,6 +67,7 @@ PATH_PARAMETERS: dict[str, Any] = {
     "redemption_no": Identifier,
     "key_id": KeyId,
     "period": Period,
+    "date": Day,
 }
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 

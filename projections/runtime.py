@@ -34,6 +34,7 @@ from projections.analytics import (
     PostgresAnalyticsView,
     SQLiteAnalyticsView,
 )
+from projections.daily import DailyProjection, DailyView, PostgresDailyView, SQLiteDailyView
 from projections.history import (
     HistoryProjection,
     HistoryView,
@@ -74,6 +75,7 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]
     ),
     MembersProjection.name: (MembersProjection, PostgresMembersView, SQLiteMembersView),
     AnalyticsProjection.name: (AnalyticsProjection, PostgresAnalyticsView, SQLiteAnalyticsView),
+    DailyProjection.name: (DailyProjection, PostgresDailyView, SQLiteDailyView),
 }
 RESTART_SECONDS = 2.0  # a runner stopped by an outage is restarted after this
 SUPERVISE_SECONDS = 0.5
@@ -183,6 +185,12 @@ class Projections:
     def analytics(self) -> AnalyticsView:
         view = self.views[AnalyticsProjection.name]
         assert isinstance(view, AnalyticsView)  # noqa: S101 - narrowing for the type checker
+        return view
+
+    @property
+    def daily(self) -> DailyView:
+        view = self.views[DailyProjection.name]
+        assert isinstance(view, DailyView)  # noqa: S101 - narrowing for the type checker
         return view
 
     # -- running ---------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def test_health_metrics_and_schema_need_no_key(chain: Chain) -> None:
         "settlement",
         "members",
         "analytics",
+        "daily",
     }
     assert chain.client.get("/health/ready").json()["status"] == "ok"
     assert chain.client.get("/health/live").json()["status"] == "live"
