@@ -93,6 +93,18 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    """The identity index for members that have none: after an in-place upgrade of a store
+    recorded before the index existed (`ledger import` does the same for an imported log)."""
+    ledger = open_ledger(Settings.from_env())
+    try:
+        written = ledger.members.reindex()
+    finally:
+        ledger.close()
+    summary(f"reindex: {written} identity index rows written")
+    return 0
+
+
 def differences(live: Projections, scratch: Projections) -> list[str]:
     """Rows that differ between the live and the scratch views (empty when identical)."""
     found: list[str] = []
@@ -258,6 +270,11 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     rebuild = commands.add_parser("rebuild", help="drop views and rebuild them from the log")
     rebuild.add_argument("projections", nargs="*", metavar="PROJECTION", help=f"one of {choices}")
     rebuild.set_defaults(run=_rebuild)
+    reindex = commands.add_parser(
+        "reindex",
+        help="write the identity index rows missing beside the log (after an in-place upgrade)",
+    )
+    reindex.set_defaults(run=_reindex)
     verify = commands.add_parser(
         "verify",
         help="check the hash chains, the closed months' digests, and the views against a replay",

@@ -75,6 +75,31 @@ def test_a_review_judges_the_half_open_window_before_its_as_of(ready: Chain) -> 
     assert ready.member("M1")["tier"] == "normal"
 
 
+def test_the_issues_two_reviews_agree_on_a_sale_at_exactly_midnight(ready: Chain) -> None:
+    """Row 2 with the issue's numbers: a sale at exactly 2024-01-01 00:00 was dropped by the
+    review as of 2025-12-31 23:59:59 and kept by the one as of 2026-01-01 00:00; with the
+    half-open window [T − 24 months, T) both keep it."""
+    first = ready.sale("R1", lines=otc(200_000), occurred_at="2024-01-01T00:00:00+08:00")
+    assert first.json()["tier_changed"]
+    before_midnight = review(ready, "2025-12-31T23:59:59+08:00")
+    assert (before_midnight["downgraded"], before_midnight["skipped"]) == (0, 0)
+    at_midnight = review(ready, "2026-01-01T00:00:00+08:00")
+    assert (at_midnight["downgraded"], at_midnight["skipped"]) == (0, 0)
+    assert ready.member()["tier"] == "silver"
+
+
+def test_a_sale_at_exactly_the_reviews_as_of_is_outside_its_window(ready: Chain) -> None:
+    """Row 2, the window's open end over HTTP: a silver member whose only spend in
+    [2024-03-01, 2026-03-01) would be a sale at exactly 2026-03-01 00:00 is downgraded by the
+    review as of that instant (the sale changes no tier, so no skip hides it)."""
+    ready.sale("R1", lines=otc(200_000), occurred_at="2024-02-01T10:00:00+08:00")
+    at_t = ready.sale("R2", lines=otc(200_000), occurred_at="2026-03-01T00:00:00+08:00")
+    assert at_t.status_code == 201 and not at_t.json()["tier_changed"]
+    result = review(ready, "2026-03-01T00:00:00+08:00")
+    assert (result["downgraded"], result["skipped"]) == (1, 0)
+    assert ready.member()["tier"] == "normal"
+
+
 def test_an_offline_sale_earns_with_the_tier_held_at_its_time(ready: Chain) -> None:
     """Row 3: an offline sale dated 2025-08-20, uploaded after the member became VIP on
     2025-09-01, earns without the VIP multiplier (100 points for 100 yuan, not 150)."""

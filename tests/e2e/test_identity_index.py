@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from entry.cli import main
 from ledger.application import Ledger
 from ledger.domain import ids
 from ledger.domain.commands import EnrolMember, RegisterStore
@@ -266,3 +267,50 @@ def test_a_member_is_found_by_any_form_of_their_phone_until_erased(
         assert members.with_phone(form) == [ids.member_id("M1")]
     _erase(ready, "M1")
     assert members.with_phone("13800138000") == []
+
+
+def _wipe_index(settings: Settings) -> int:
+    """Deletes every identity index row behind the service's back: a store recorded before the
+    index existed, upgraded in place. Returns the rows deleted."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        deleted = 0
+        for path in Path(url.removeprefix("sqlite:///")).parent.glob("*.db"):
+            with sqlite3.connect(path) as db:
+                tables = db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ?",
+                    ("%member_identity",),
+                ).fetchall()
+                for (name,) in tables:
+                    deleted += db.execute(f'DELETE FROM "{name}"').rowcount  # noqa: S608
+        return deleted
+    base, schema = url.split("?schema=")
+    with psycopg.connect(base) as db:
+        return db.execute(f'DELETE FROM "{schema}".member_identity').rowcount  # noqa: S608
+
+
+def test_ledger_reindex_rebuilds_the_index_of_a_store_upgraded_in_place(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store recorded before the identity index has no rows for its members: `ledger reindex`
+    writes them from the sealed personal data, so their ID numbers are taken again and their
+    phones found; an erased member gets none."""
+    with TestClient(create_app(settings)) as client:
+        chain = Chain(client).standard()
+        assert chain.enrol("M1", **PERSON).status_code == 201
+        assert chain.enrol("M3", phone="13900000000").status_code == 201
+        _erase(chain, "M3")
+    assert _wipe_index(settings) == 1  # M1's row (M3's went with its erasure)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("LEDGER_MASTER_KEY", TEST_MASTER_KEY.hex())
+    assert main(["reindex"]) == 0
+    assert capsys.readouterr().out.strip().endswith("reindex: 1 identity index rows written")
+    with TestClient(create_app(settings)) as client:
+        chain = Chain(client)
+        taken = chain.enrol("M2", id_number=ID_NUMBER)
+        assert (taken.status_code, taken.json()["type"]) == (409, "id-number-taken")
+        members = client.app.state.ledger.members
+        assert members.with_phone("13800138000") == [ids.member_id("M1")]
+        assert members.with_phone("13900000000") == []
+    assert main(["reindex"]) == 0  # nothing missing: nothing written
+    assert capsys.readouterr().out.strip().endswith("reindex: 0 identity index rows written")
