@@ -31,16 +31,18 @@ from api.controllers.storedvalue import StoredValueController
 from api.controllers.stores import StoresController
 from api.controllers.system import HealthController
 from api.deps import dependencies
+from api.docs import docs_routes
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
 from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
 from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
 from api.ratelimit import rate_limit
-from api.scheduler import expire_daily
+from api.scheduler import SCHEDULER_LEASE, expire_daily
 from api.validation import strict_request
 from ledger.application import Ledger, open_ledger
 from ledger.domain.model import now_utc
+from ledger.infrastructure.leases import Leases
 from ledger.settings import Settings
 from ledger.version import VERSION
 from projections.queries import Queries
@@ -77,8 +79,14 @@ def _lifespan(
             await anyio.to_thread.run_sync(ledger.access.ensure_admin_key, settings.admin_key)
         app.state.ledger = ledger
         projections = await anyio.to_thread.run_sync(Projections, settings)
+        leases = Leases(
+            settings.database_url, settings.lease_seconds, settings.postgres.connect_timeout_seconds
+        )
+        if settings.expire_daily:
+            leases.want([SCHEDULER_LEASE])
+        await anyio.to_thread.run_sync(leases.start)
         if settings.run_projections:
-            await anyio.to_thread.run_sync(projections.start)
+            await anyio.to_thread.run_sync(projections.start, leases)
         app.state.queries = Queries(ledger, projections)
         PROJECTION_LAG.source = lambda: (ledger.core.log_position(), projections.positions())
         PROJECTION_LAG.failed = lambda: set(projections.failed())
@@ -86,7 +94,7 @@ def _lifespan(
         if settings.expire_daily:
             zone = ZoneInfo(settings.timezone)
             scheduler = asyncio.create_task(
-                expire_daily(ledger.runs, app.state.queries, zone, clock)
+                expire_daily(ledger.runs, app.state.queries, zone, clock, leases)
             )
         try:
             yield
@@ -96,6 +104,7 @@ def _lifespan(
             PROJECTION_LAG.source = None
             PROJECTION_LAG.failed = None
             await anyio.to_thread.run_sync(projections.stop)
+            await anyio.to_thread.run_sync(leases.stop)
             await anyio.to_thread.run_sync(ledger.close)
 
     return lifespan
@@ -119,7 +128,7 @@ def create_app(
         return open_ledger(settings, on_appended=count_appended)
 
     return Litestar(
-        route_handlers=[*CONTROLLERS, *console_routes(settings)],
+        route_handlers=[*CONTROLLERS, *console_routes(settings), *docs_routes()],
         lifespan=[_lifespan(settings, build, clock)],
         state=State({"store_gate": gate, "zone": ZoneInfo(settings.timezone)}),
         dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},

@@ -20,7 +20,13 @@ from ledger.domain.apikey import Principal
 from ledger.domain.commands import Role
 
 # /console authenticates by its own session cookie (api/console/session.py), not by Bearer.
-PUBLIC_PATHS = ["^/health(/live|/ready)?/?$", "^/metrics$", "^/schema", "^/console(/|$)"]
+PUBLIC_PATHS = [
+    "^/health(/live|/ready)?/?$",
+    "^/metrics$",
+    "^/schema",
+    "^/docs(/|$)",
+    "^/console(/|$)",
+]
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):

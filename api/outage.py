@@ -19,7 +19,7 @@ import psycopg
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ledger.domain.errors import Unavailable
-from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.persistence import eventsourcing_env, is_postgres, libpq_params
 
 PROBE_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 1
@@ -30,17 +30,9 @@ class StoreGate:
     """Whether the store is known to be down, and the probe that finds it back."""
 
     def __init__(self, database_url: str) -> None:
-        env = eventsourcing_env(database_url)
         self._conninfo: dict[str, Any] | None = None
-        if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
-            self._conninfo = {
-                "dbname": env["POSTGRES_DBNAME"],
-                "host": env["POSTGRES_HOST"],
-                "port": env["POSTGRES_PORT"],
-                "user": env["POSTGRES_USER"],
-                "password": env["POSTGRES_PASSWORD"],
-                "connect_timeout": PROBE_TIMEOUT_SECONDS,
-            }
+        if is_postgres(eventsourcing_env(database_url)):
+            self._conninfo = libpq_params(database_url) | {"connect_timeout": PROBE_TIMEOUT_SECONDS}
         self.down = False
         self._probed_at = 0.0
         self._lock = threading.Lock()

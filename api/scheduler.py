@@ -3,8 +3,10 @@ at 00:05 chain time each day the service runs the expiry run, and, on the day af
 set's tier-review date (1 January for `review: {month: 12, day: 31}`), the tier review as of
 00:00 that day (SPEC 2.2, 2.5).
 
-Several workers or processes may all run it; both runs are idempotent, so the later ones change
-nothing (a second review finds every member at their level already).
+However many workers or processes run with it on, one runs it: the holder of the `scheduler`
+lease (`ledger.infrastructure.leases`; SPEC 4); the others stand by and one of them takes the
+lease within LEDGER_LEASE_SECONDS when the holder dies. Both runs are idempotent anyway, so a run
+repeated by a new holder changes nothing (a second review finds every member at their level).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import anyio.to_thread
 import structlog
 
 from ledger.domain.errors import LedgerError
+from ledger.infrastructure.leases import Leases
 from ledger.policies.chaintime import next_daily
 from ledger.policies.tiers import review_due
 from ledger.services.runs import RunResult, RunsService
 from projections.queries import Queries
 
 RUN_AT = time(0, 5)
+SCHEDULER_LEASE = "scheduler"
 OPERATOR = "scheduler:expire-daily"
 log = structlog.get_logger("api.scheduler")
 
@@ -67,13 +71,20 @@ def _daily(runs: RunsService, queries: Queries, now: datetime) -> None:
 
 
 async def expire_daily(
-    runs: RunsService, queries: Queries, zone: ZoneInfo, clock: Callable[[], datetime]
+    runs: RunsService,
+    queries: Queries,
+    zone: ZoneInfo,
+    clock: Callable[[], datetime],
+    leases: Leases | None = None,
 ) -> None:
     while True:
         now = clock()
         due = next_daily(now, RUN_AT, zone)
         await asyncio.sleep((due - now).total_seconds())
         now = clock()
+        if leases is not None and not leases.holds(SCHEDULER_LEASE):
+            log.info("daily run left to the scheduler lease's holder", as_of=now.isoformat())
+            continue
         try:
             await anyio.to_thread.run_sync(functools.partial(_daily, runs, queries, now))
         except LedgerError as e:  # the store is down: say so, and try again tomorrow

@@ -1,12 +1,15 @@
 """The `ledger` command (also `python -m ledger`; `--version` names the package's version):
 `ledger serve` runs the HTTP service (and says where, with which admin key); `ledger expire` and
-`ledger review-tiers` run the expiry run and the tier review (as a cron job would); the replay
+`ledger review-tiers` run the expiry run and the tier review (as a cron job would), `ledger
+schedule` runs them daily in a process of its own; `ledger import-members` brings members from
+a legacy system (SPEC 2.11); the replay
 tools (`project`, `rebuild`, `verify`, `as-of`, `what-if`, `export`, `import`, `demo`) come
 from `replay_tools`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from datetime import datetime
@@ -17,7 +20,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 if TYPE_CHECKING:
-    from ledger.settings import Settings
+    from ledger.settings import Environment, Settings
 
 
 def _where(database_url: str) -> str:
@@ -36,7 +39,7 @@ def _banner(args: argparse.Namespace, settings: Settings, dev_key: tuple[str, Pa
     lines = [
         f"pharmacy-ledger {VERSION} on {base} ({_where(settings.database_url)})",
         f"  console    {base}/console (sign in with a service, finance or admin key)",
-        f"  OpenAPI    {base}/schema",
+        f"  API docs   {base}/docs (OpenAPI: {base}/schema)",
     ]
     if dev_key is not None:
         key, path = dev_key
@@ -133,6 +136,55 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    """The daily scheduler as a process of its own (DEPLOY.md's layout): the expiry run at 00:05
+    chain time and the tier review when due, while this process holds the `scheduler` lease
+    (several may run; one acts, the others stand by). Stops on SIGTERM/SIGINT."""
+    import asyncio
+    import signal
+    from zoneinfo import ZoneInfo
+
+    from api.scheduler import SCHEDULER_LEASE, expire_daily
+    from ledger.application import open_ledger
+    from ledger.domain.model import now_utc
+    from ledger.infrastructure.leases import Leases
+    from ledger.settings import Settings
+    from projections.queries import Queries
+    from projections.runtime import Projections
+
+    settings = Settings.from_env()
+    ledger = open_ledger(settings)
+    projections = Projections(settings, ["members"])  # read only: who has lots due
+    leases = Leases(
+        settings.database_url, settings.lease_seconds, settings.postgres.connect_timeout_seconds
+    )
+    leases.want([SCHEDULER_LEASE])
+    leases.start()
+
+    async def run() -> None:
+        task = asyncio.create_task(
+            expire_daily(
+                ledger.runs, Queries(ledger, projections), ZoneInfo(settings.timezone),
+                now_utc, leases,
+            )
+        )  # fmt: skip
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        sys.stdout.write("schedule: the daily runs at 00:05 chain time (scheduler lease)\n")
+        sys.stdout.flush()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(run())
+    finally:
+        leases.stop()
+        projections.stop()
+        ledger.close()
+    return 0
+
+
 def _rotate_master_key(args: argparse.Namespace) -> int:
     from ledger.application import open_ledger
     from ledger.settings import ConfigError, Settings, parse_master_key
@@ -152,16 +204,69 @@ def _rotate_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _import_members(args: argparse.Namespace) -> int:
+    """SPEC 2.11: progress (on a terminal) and rejections on stderr, the summary last on stdout;
+    exit 1 when a line was rejected."""
+    from eventsourcing.persistence import PersistenceError
+
+    from entry.importfiles import csv_files, jsonl
+    from ledger.application import open_ledger
+    from ledger.domain.errors import LedgerError
+    from ledger.domain.model import now_utc
+    from ledger.services.imports import ImportSummary, Rejection
+    from ledger.settings import Settings
+
+    path = Path(args.file)
+    csv_input = args.lots is not None or path.suffix.lower() == ".csv"
+    lines = csv_files(path, Path(args.lots) if args.lots else None) if csv_input else jsonl(path)
+    tty = sys.stderr.isatty()
+    clear = "\r\x1b[K" if tty else ""  # back over the progress line, on a terminal
+
+    def rejected(r: Rejection) -> None:
+        sys.stderr.write(f"{clear}line {r.line}: {r.member_id or '?'}: {r.reason}\n")
+
+    def progress(read: int, s: ImportSummary) -> None:
+        if tty:
+            sys.stderr.write(
+                f"{clear}{read} lines read: {s.imported} imported, {s.unchanged} unchanged, "
+                f"{s.conflicts} conflicts, {s.rejected} rejected"
+            )
+
+    ledger = open_ledger(Settings.from_env())
+    try:
+        summary = ledger.imports.run(
+            lines,
+            operator="cli:import-members",
+            now=now_utc(),
+            dry_run=args.dry_run,
+            rejected=rejected,
+            progress=progress,
+        )
+    except LedgerError as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 2
+    except PersistenceError as e:  # what committed stays; the same file again resumes
+        sys.stderr.write(f"ledger: the store failed ({e}); run the same file again to resume\n")
+        return 2
+    finally:
+        ledger.close()
+    if tty:
+        sys.stderr.write("\n")
+    sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    return 1 if summary.rejected else 0
+
+
+def _parser(environment: Environment) -> argparse.ArgumentParser:
     from ledger.version import VERSION
+    from replay_tools.cli import add_commands
 
     parser = argparse.ArgumentParser(prog="ledger", description="Pharmacy points ledger")
     parser.add_argument("--version", action="version", version=f"pharmacy-ledger {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
-    serve.add_argument("--host", default=os.environ.get("LEDGER_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("LEDGER_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("LEDGER_WORKERS", "1")))
+    serve.add_argument("--host", default=environment.host)
+    serve.add_argument("--port", type=int, default=environment.port)
+    serve.add_argument("--workers", type=int, default=environment.workers)
     serve.add_argument(
         "--expire-daily",
         action="store_true",
@@ -172,22 +277,55 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=f"{what} as of a time (default now)")
         command.add_argument("--as-of", type=_as_of, default=None)
         command.set_defaults(run=_run)
+    schedule = commands.add_parser(
+        "schedule", help="run the daily expiry run and tier review (one process at a time)"
+    )
+    schedule.set_defaults(run=_schedule)
     rotate = commands.add_parser(
         "rotate-master-key",
         help="re-wrap every member key from LEDGER_PREVIOUS_MASTER_KEY to LEDGER_MASTER_KEY",
     )
     rotate.set_defaults(run=_rotate_master_key)
-    from replay_tools.cli import add_commands
-
+    members = commands.add_parser(
+        "import-members",
+        help="import members from a legacy system (JSON Lines, or a members CSV with --lots)",
+    )
+    members.add_argument("file", help="FILE.jsonl, or members.csv")
+    members.add_argument("--lots", default=None, help="lots.csv, with a members CSV")
+    members.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
+    members.set_defaults(run=_import_members)
     add_commands(commands)
-    args = parser.parse_args(argv)
-    from ledger.settings import ConfigError
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 2 with one line naming the variable when a LEDGER_* setting is wrong (before
+    anything else, `--help` included); exit 1 with one line when the database cannot be
+    reached within LEDGER_START_TIMEOUT seconds."""
+    from ledger.infrastructure.reachable import Unreachable, wait_for_database
+    from ledger.settings import ConfigError, read_environment
 
     try:
+        environment = read_environment()
+    except ConfigError as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 2
+    args = _parser(environment).parse_args(argv)
+    if args.command in ("serve", "project", "schedule"):  # long-running: JSON logs off a TTY
+        from api.logging import configure_logging
+
+        configure_logging()
+    try:
+        wait_for_database(
+            environment.database_url, environment.start_timeout, environment.pg_connect_timeout
+        )
         result: int = args.run(args)
     except ConfigError as e:
         sys.stderr.write(f"ledger: {e}\n")
         return 2
+    except Unreachable as e:
+        sys.stderr.write(f"ledger: {e}\n")
+        return 1
     return result
 
 

@@ -14,11 +14,13 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
+from ledger.infrastructure.leases import schema_lock
 from ledger.infrastructure.vault import MemberKeys
 from ledger.services.access import AccessService
 from ledger.services.bonuses import BonusesService
 from ledger.services.core import LedgerCore
 from ledger.services.identity import IdentityService
+from ledger.services.imports import ImportService
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
 from ledger.services.redemptions import RedemptionsService
@@ -53,6 +55,7 @@ class Ledger:
         self.bonuses = BonusesService(self.core, self.rules, self.access)
         self.runs = RunsService(self.core, self.rules)
         self.settlement = SettlementService(self.core)
+        self.imports = ImportService(self.core, self.rules, self.access, self.members, keys)
 
     def close(self) -> None:
         self.core.close()
@@ -62,13 +65,15 @@ STARTS_MAX = 5
 
 
 def open_ledger(settings: Settings, **kwargs: Any) -> Ledger:
-    """A Ledger, its tables made if missing. Worker processes started together race to make
-    them: PostgreSQL answers one of two concurrent `CREATE OR REPLACE FUNCTION`s (eventsourcing's
-    insert function) with "tuple concurrently updated", so a start is retried, with jitter.
+    """A Ledger, its tables made if missing, one process at a time (the schema lock,
+    `ledger.infrastructure.leases`). Before that lock, processes started together raced: one of
+    two concurrent `CREATE OR REPLACE FUNCTION`s (eventsourcing's insert function) failed with
+    "tuple concurrently updated"; a start that fails is still retried, with jitter.
     The service and every `ledger` command build their ledger this way."""
     for n in range(STARTS_MAX):
         try:
-            return Ledger(settings, **kwargs)
+            with schema_lock(settings.database_url, settings.postgres.connect_timeout_seconds):
+                return Ledger(settings, **kwargs)
         except PersistenceError:
             if n == STARTS_MAX - 1:
                 raise

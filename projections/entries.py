@@ -35,10 +35,11 @@ from ledger.domain.member import (
     StoredValueDebited,
     TierChanged,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import LotTake
 from ledger.policies.valuation import RefundedLine
 from projections.accountentries import card_replaced, merged
-from projections.entrybase import Entry, Operator, entry_header
+from projections.entrybase import Entry, Operator, entry_header, imported, opening_lot
 
 __all__ = ["Entry", "Operator", "entry_for", "named_lots"]
 
@@ -314,6 +315,8 @@ def entry_for(event: MemberEvent, names: Mapping[int, str] | None = None) -> Ent
     makers: dict[type[Any], Any] = {
         MemberEnrolled: _enrolled,
         MemberErased: _erased,
+        MemberImported: imported,
+        OpeningLotImported: opening_lot,
         PointsAccrued: _accrued,
         BonusGranted: _bonus,
         PointsHeld: _held,

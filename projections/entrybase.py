@@ -1,5 +1,6 @@
-"""The header every history entry shares (type, times, store, reference, operator), and the
-entry's type itself. Pure."""
+"""The header every history entry shares (`Entry`, made by `entry_header`; `operator` is
+`{key_id, holder, cashier}`), and the entries of a member brought from a legacy system
+(SPEC 2.11); `projections.entries` makes the others. Pure."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
+
+from ledger.domain.opening import MemberImported, OpeningLotImported
 
 
 class Operator(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,4 +75,30 @@ def entry_header(
         breakdown=breakdown,
         detail={} if detail is None else detail,
         operator=Operator(key_id=e.operator, cashier=getattr(e, "cashier", None)),
+    )
+
+
+def imported(e: MemberImported) -> Entry:
+    expired = f"; {e.points_expired_on_import} points in {e.lots_expired_on_import} lots were due"
+    return entry_header(
+        e,
+        reference=e.source_ref,
+        points_delta=0,
+        explanation=f"card {e.member_id} imported from legacy record {e.source_ref} (store "
+        f"{e.store_id}) as {e.tier}, {e.stored_value_fen} fen stored value"
+        + (expired + " and were not imported" if e.lots_expired_on_import else ""),
+        detail={"tier_spend": msgspec.to_builtins(e.tier_spend), "imported_at": e.imported_at},
+    )
+
+
+def opening_lot(e: OpeningLotImported) -> Entry:
+    expiry = e.lot.expires_at.isoformat() if e.lot.expires_at else "never"
+    return entry_header(
+        e,
+        reference=e.source_ref,
+        points_delta=e.lot.points,
+        rule_version=e.rule_version,
+        explanation=f"{e.lot.points} points imported from legacy record {e.source_ref}, earned "
+        f"{e.occurred_at.isoformat()}, expire {expiry}",
+        detail={"lot": msgspec.to_builtins(e.lot)},
     )

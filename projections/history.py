@@ -21,7 +21,8 @@ from ledger.domain.apikey import ApiKeyIssued
 from ledger.domain.identity import MemberMerged
 from ledger.domain.member import MemberEvent
 from projections import liability
-from projections.entries import Entry, Operator, entry_for, named_lots
+from projections.entries import entry_for, named_lots
+from projections.entrybase import Entry, Operator
 from projections.liability import NewLot
 from projections.sqlview import (
     Cursor,

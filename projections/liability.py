@@ -34,6 +34,7 @@ from ledger.domain.member import (
     StoredValueCredited,
     StoredValueDebited,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import Lot, LotTake
 
 DEBT = 0  # the pseudo-lot of a member's debt: its sum is minus the points owed
@@ -91,11 +92,29 @@ def new_lot(e: MemberEvent) -> NewLot | None:
         return _lot(e.lot, "bonus", e.rule_version)
     if isinstance(e, PointsAdjusted) and e.lot is not None:
         return _lot(e.lot, "adjustment", None)
+    if isinstance(e, OpeningLotImported):  # valued by the version in force when earned
+        return _lot(e.lot, "import", None)
     return None
 
 
 def _takes(takes: Iterable[LotTake], sign: int) -> list[tuple[int, int]]:
     return [(t.lot_id, sign * t.points) for t in takes]
+
+
+def _stored_fen(e: MemberImported | StoredValueCredited | StoredValueDebited) -> int:
+    if isinstance(e, MemberImported):
+        return e.stored_value_fen
+    return e.amount_fen if isinstance(e, StoredValueCredited) else -e.amount_fen
+
+
+def _merged(e: MemberMerged) -> list[tuple[int, int]]:
+    """A merge's moves: out of the duplicate's lots, into this account's new ones."""
+    sign = -1 if e.direction == "out" else 1
+    return [
+        *((m.lot.lot_id, sign * m.lot.remaining) for m in e.lots),
+        (DEBT, -sign * e.debt_points),
+        (STORED_VALUE, sign * e.stored_value_fen),
+    ]
 
 
 def moves(e: MemberEvent) -> dict[int, int]:
@@ -115,14 +134,12 @@ def moves(e: MemberEvent) -> dict[int, int]:
         found += _takes(e.takes, -1)
     elif isinstance(e, PointsExpired):
         found.append((e.lot_id, -e.points))
-    elif isinstance(e, StoredValueCredited):
-        found.append((STORED_VALUE, e.amount_fen))
-    elif isinstance(e, StoredValueDebited):
-        found.append((STORED_VALUE, -e.amount_fen))
-    elif isinstance(e, MemberMerged):  # out of the duplicate's lots, into this account's new ones
-        sign = -1 if e.direction == "out" else 1
-        found += [(m.lot.lot_id, sign * m.lot.remaining) for m in e.lots]
-        found += [(DEBT, -sign * e.debt_points), (STORED_VALUE, sign * e.stored_value_fen)]
+    elif isinstance(e, OpeningLotImported):
+        found.append((e.lot.lot_id, e.lot.points))
+    elif isinstance(e, MemberImported | StoredValueCredited | StoredValueDebited):
+        found.append((STORED_VALUE, _stored_fen(e)))
+    elif isinstance(e, MemberMerged):
+        found += _merged(e)
     summed: dict[int, int] = defaultdict(int)
     for lot_id, amount in found:
         summed[lot_id] += amount

@@ -30,6 +30,7 @@ from ledger.domain.member import (
     PointsReversed,
     RedemptionVoided,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.domain.rulebook import RuleSetPublished
 from ledger.domain.settlement import DEFAULT_ZONE
 from ledger.policies.chaintime import month_of
@@ -86,7 +87,9 @@ class MembersView(ChainZoneView):
 
     # -- writing (the projection) ----------------------------------------------------------
 
-    def enrolled(self, event: MemberEnrolled, tracking: Tracking) -> None:
+    def enrolled(self, event: MemberEnrolled | MemberImported, tracking: Tracking) -> None:
+        """A member in the directory; an enrolment also takes a card from stock (an imported
+        member's card was issued by the legacy system)."""
         with self.transaction() as cursor:
             cursor.write(
                 "INSERT INTO {directory} (member_uuid, member_id, store_id, enrolled_at) "
@@ -98,6 +101,9 @@ class MembersView(ChainZoneView):
                     utc_text(event.occurred_at),
                 ),
             )
+            if isinstance(event, MemberImported):
+                cursor.track(tracking)
+                return
             source = self._stock_of(cursor, event.member_id)
             if source is not None:
                 self._stock(cursor, source, taken=1)
@@ -289,6 +295,14 @@ class MembersProjection(ViewProjection[MembersView]):
     @handles(MemberEnrolled)
     def _on_memberenrolled(self, e: MemberEnrolled, tracking: Tracking) -> None:
         self.view.enrolled(e, tracking)
+
+    @handles(MemberImported)
+    def _on_memberimported(self, e: MemberImported, tracking: Tracking) -> None:
+        self.view.enrolled(e, tracking)
+
+    @handles(OpeningLotImported)
+    def _on_openinglotimported(self, e: OpeningLotImported, tracking: Tracking) -> None:
+        self.view.lots(str(e.originator_id), tracking, new=e.lot)
 
     @handles(CardsDispatched)
     def _on_cardsdispatched(self, e: CardsDispatched, tracking: Tracking) -> None:

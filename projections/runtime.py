@@ -7,6 +7,11 @@ project` runs them in a process of their own. On PostgreSQL a view's tables sit 
 log's (`history_entries`, `history_tracking`, …); on SQLite each view is a file of its own
 beside the log (`ledger.db` → `ledger.history.db`), so a view's writer never waits for the
 log's, and rebuilding a view is deleting its file.
+
+However many processes start their projections on one database, each projection runs in the
+one holding its lease (`ledger.infrastructure.leases`); the others stand by, and their
+supervisor starts the runner when the lease comes to them. Tables are made under the schema
+lock, so processes starting together do not race in `CREATE TABLE`.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import Environment
 
+from ledger.infrastructure.leases import Leases, schema_lock
 from ledger.infrastructure.logpages import pages
-from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.persistence import PostgresTuning, eventsourcing_env, is_postgres
 from ledger.settings import Settings
 from projections import failures
 from projections.analytics import (
@@ -96,10 +102,12 @@ def _close(runner: ProjectionRunner[Any, Any]) -> None:
             runner.view.datastore.close()
 
 
-def projection_env(database_url: str, prefix: str = "") -> dict[str, str]:
+def projection_env(
+    database_url: str, prefix: str = "", tuning: PostgresTuning | None = None
+) -> dict[str, str]:
     """The log's settings, plus where each view lives on SQLite."""
-    env = eventsourcing_env(database_url)
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+    env = eventsourcing_env(database_url, tuning)
+    if is_postgres(env):
         # A runner needs one connection at a time (plus LISTEN); readers overflow on demand.
         env |= {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "4"}
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
@@ -141,7 +149,7 @@ class Projections:
         unknown = sorted(set(names or []) - set(PROJECTIONS))
         if unknown:
             raise ValueError(f"unknown projection(s): {', '.join(unknown)}")
-        self.env = projection_env(settings.database_url, prefix)
+        self.env = projection_env(settings.database_url, prefix, settings.postgres)
         self.names = names or list(PROJECTIONS)
         self.prefix = prefix
         self.views: dict[str, SqlView] = {}
@@ -154,10 +162,19 @@ class Projections:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
-        for name in self.names:
-            factory = InfrastructureFactory[Any].construct(env=Environment(prefix + name, self.env))
-            self._factories.append(factory)
-            self.views[name] = factory.tracking_recorder(self._view_class(name))
+        self._settings = settings
+        self.leases: Leases | None = None
+        self._own_leases: Leases | None = None
+        with self._schema_lock():
+            for name in self.names:
+                env = Environment(prefix + name, self.env)
+                factory = InfrastructureFactory[Any].construct(env=env)
+                self._factories.append(factory)
+                self.views[name] = factory.tracking_recorder(self._view_class(name))
+
+    def _schema_lock(self) -> contextlib.AbstractContextManager[None]:
+        settings = self._settings
+        return schema_lock(settings.database_url, settings.postgres.connect_timeout_seconds)
 
     def _view_class(self, name: str) -> type[SqlView]:
         _, pg_view, sqlite_view = PROJECTIONS[name]
@@ -196,19 +213,38 @@ class Projections:
     # -- running ---------------------------------------------------------------------------
 
     def _start_runner(self, name: str) -> None:
-        runner: ProjectionRunner[Any, Any] = BatchingProjectionRunner(
-            application_class=LedgerLog,
-            projection_class=_named(PROJECTIONS[name][0], self.prefix + name),
-            view_class=self._view_class(name),
-            env=self.env,
-        )
+        # A runner makes the log's and its view's tables if missing, as `open_ledger` does:
+        # under the same lock, or a process starting beside it races it.
+        with self._schema_lock():
+            runner: ProjectionRunner[Any, Any] = BatchingProjectionRunner(
+                application_class=LedgerLog,
+                projection_class=_named(PROJECTIONS[name][0], self.prefix + name),
+                view_class=self._view_class(name),
+                env=self.env,
+            )
         runner.__enter__()
         self.runners[name] = runner
 
-    def start(self) -> None:
-        """Start a runner per projection, and the supervisor that restarts a failed one."""
+    def start(self, leases: Leases | None = None) -> None:
+        """Run each projection whose lease this process gets (SPEC 4: one process at a time; the
+        others stand by, `ledger.infrastructure.leases`), and the supervisor that starts a
+        runner when its lease is taken, stops it when the lease is lost, and restarts a failed
+        one. `leases`: the process's own (shared with the scheduler), else one of its own."""
+        if leases is None:
+            self._own_leases = leases = Leases(
+                self._settings.database_url,
+                self._settings.lease_seconds,
+                self._settings.postgres.connect_timeout_seconds,
+            )
+            leases.want(self.prefix + name for name in self.names)
+            leases.start()
+        else:
+            leases.want(self.prefix + name for name in self.names)
+            leases.refresh()
+        self.leases = leases
         for name in self.names:
-            self._start_runner(name)
+            if leases.holds(self.prefix + name):
+                self._start_runner(name)
         self._supervisor = threading.Thread(
             target=self._supervise, name="projection-supervisor", daemon=True
         )
@@ -221,9 +257,17 @@ class Projections:
                     self._look_after(name)
 
     def _look_after(self, name: str) -> None:
-        """Restart `name`'s runner when its pause is over; note a failure; clear a failure the
-        view has moved past."""
+        """Start `name`'s runner when this process holds its lease, stop it when the lease is
+        lost; restart it when its pause is over; note a failure; clear a failure the view has
+        moved past."""
         runner = self.runners.get(name)
+        if self.leases is not None and not self.leases.holds(self.prefix + name):
+            if runner is not None:
+                del self.runners[name]
+                with contextlib.suppress(Exception):
+                    _close(runner)
+                log.warning("projection_standing_by", projection=name)
+            return
         if runner is None:  # failed: restart once the back-off pause is over
             if time.monotonic() >= self._retry_at.get(name, 0.0):
                 self._restart(name)
@@ -301,6 +345,8 @@ class Projections:
                     _close(runner)
                 except Exception as e:
                     log.warning("projection_stopped_with_error", error=str(e))
+        if self._own_leases is not None:
+            self._own_leases.stop()
         for factory in self._factories:
             factory.close()
 

@@ -9,8 +9,8 @@ and in total.
 Refunds are not netted. The liability difference is Σ difference × the alternative rules'
 `cost_per_point_fen`, rounded half-up (away from zero on a tie) once per figure.
 
-The member facts come from a fold over `MemberEnrolled` and `TierChanged` in log order (the
-member's tier changes, by business time, as the member aggregate keeps them). A sale's own
+The member facts come from a fold over `MemberEnrolled` (or `MemberImported`) and `TierChanged`
+in log order (the member's tier changes, by business time, as the member aggregate keeps them). A sale's own
 upgrade is saved before the sale record in the same transaction, so it is left out: the sale is
 valued with the tier held before it. Tiers are taken as they happened: the alternative rules do
 not replay tier upgrades.
@@ -38,6 +38,7 @@ from ledger.domain import ids, rulebook
 from ledger.domain.errors import InvalidRuleSet, InvariantViolation
 from ledger.domain.member import MemberEnrolled, MemberErased, TierChanged
 from ledger.domain.model import projector
+from ledger.domain.opening import MemberImported
 from ledger.domain.sale import SaleRecorded
 from ledger.infrastructure.logpages import pages
 from ledger.infrastructure.topics import topics_of
@@ -47,7 +48,7 @@ from ledger.policies.valuation import MemberFacts, value_sale
 from ledger.settings import Settings
 from replay_tools.progress import Tracker, progress, summary
 
-TOPICS = topics_of(MemberEnrolled, TierChanged, SaleRecorded)
+TOPICS = topics_of(MemberEnrolled, MemberImported, TierChanged, SaleRecorded)
 
 
 class StoreWhatIf(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,7 +92,7 @@ class _Revaluation:
         rule_version: int | None,
         start: datetime,
         end: datetime,
-        birthday: Callable[[MemberEnrolled], str | None],
+        birthday: Callable[[MemberEnrolled | MemberImported], str | None],
     ) -> None:
         self.rules, self.rule_version, self.start, self.end = rules, rule_version, start, end
         self.birthday = birthday
@@ -99,7 +100,7 @@ class _Revaluation:
         self.tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # sales, earned, would
 
     def apply(self, event: object) -> None:
-        if isinstance(event, MemberEnrolled):
+        if isinstance(event, MemberEnrolled | MemberImported):
             self.members[event.originator_id] = _Member(
                 tier=event.tier, birthday=self.birthday(event)
             )
@@ -160,16 +161,18 @@ def what_if(
     return _report(start, end, rules, rule_version, fold.tally)
 
 
-def _birthdays(ledger: Ledger) -> Callable[[MemberEnrolled], str | None]:
+def _birthdays(ledger: Ledger) -> Callable[[MemberEnrolled | MemberImported], str | None]:
     """Each member's birthday as the valuation sees it now: the identity index's; for a member
     enrolled before the index, their enrolment's; never an erased member's."""
     erased = set(ledger.core.originators(MemberErased))
 
-    def birthday(enrolled: MemberEnrolled) -> str | None:
+    def birthday(enrolled: MemberEnrolled | MemberImported) -> str | None:
         if enrolled.originator_id in erased:
             return None
         row = ledger.core.identities.row(enrolled.originator_id)
-        return row.birthday if row is not None else enrolled.birthday
+        if row is not None or isinstance(enrolled, MemberImported):
+            return row.birthday if row is not None else None
+        return enrolled.birthday
 
     return birthday
 

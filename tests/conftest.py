@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from ledger.infrastructure.persistence import PostgresTuning
 from ledger.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(
@@ -29,6 +30,7 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A busy 2-core machine running the whole suite can take longer than production's 2 s to hand
 # out a pooled PostgreSQL connection; the fault tests set their own (fast) value.
 os.environ.setdefault("LEDGER_PG_CONNECT_TIMEOUT", "10")
+TEST_POSTGRES = PostgresTuning(connect_timeout_seconds=10)
 # The suite drives one key far past a till's rate; the rate limit has tests of its own.
 os.environ.setdefault("LEDGER_RATE_LIMIT_POS", "0")
 os.environ.setdefault("LEDGER_RATE_LIMIT_OTHER", "0")
@@ -88,4 +90,5 @@ def settings(database_url: str) -> Settings:
         master_key=TEST_MASTER_KEY,
         rate_limit_pos=0,
         rate_limit_other=0,
+        postgres=TEST_POSTGRES,
     )

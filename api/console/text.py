@@ -272,6 +272,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "TierChanged": ("等级变更", "tier change"),
     "BonusGranted": ("奖励积分", "bonus"),
     "MemberErased": ("个人信息已删除", "personal data erased"),
+    "MemberImported": ("迁移导入", "imported"),
+    "OpeningLotImported": ("迁移积分", "imported points"),
 }
 
 PROJECTIONS = {"history": ("积分明细", "history"), "settlement": ("结算", "settlement")}

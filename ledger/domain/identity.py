@@ -59,9 +59,12 @@ class CardReplaced(AccountEvent, frozen=True, kw_only=True):
     reason: str
     operator: str
 
-    def change(self, state: Member) -> None:
+    def applied_to(self, state: Member | None) -> Member:
+        invariant(state is not None, "a card of an enrolled member is replaced")
+        assert state is not None  # noqa: S101 - narrowing for the type checker
         state.replaced_cards[self.old_member_id] = self.new_member_id
         state.member_id = self.new_member_id
+        return state
 
 
 class MovedLot(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +86,14 @@ class MemberMerged(AccountEvent, frozen=True, kw_only=True):
     tier: str | None  # in: the account's tier after the merge (the higher of the two)
     operator: str
 
-    def change(self, state: Member) -> None:
+    def applied_to(self, state: Member | None) -> Member:
+        invariant(state is not None, "an enrolled member merges")
+        assert state is not None  # noqa: S101 - narrowing for the type checker
+        self._move(state)
+        invariant(state.debt_points >= 0, "debt is never negative")
+        return state
+
+    def _move(self, state: Member) -> None:
         sign = -1 if self.direction == "out" else 1
         state.debt_points += sign * self.debt_points
         state.stored_value_fen += sign * self.stored_value_fen

@@ -32,9 +32,8 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
     store_id: str
     occurred_at: datetime
     tier: str | None
-    # Before the identity index (issue 14) the birthday's 'MM-DD' and the ID number's keyed
-    # hash were written here; they still decode, and new enrolments write None (the index
-    # beside the log keeps them, so that erasure can delete them). Old logs still hold them.
+    # Before the identity index (issue 14) the birthday's 'MM-DD' and the ID number's keyed hash
+    # were written here; they still decode; new enrolments write None (the index keeps them).
     birthday: str | None
     sealed: Ciphertext | None  # name, phone, ID number, birthday under the member's key
     id_hash: str | None  # ignored by new code
@@ -222,7 +221,7 @@ class CardAliased(DomainEvent, frozen=True, kw_only=True):
 class AccountEvent(MemberEvent, frozen=True, kw_only=True):
     """Base of the events that move an account between cards (`ledger.domain.identity`)."""
 
-    def change(self, state: Member) -> None:
+    def applied_to(self, state: Member | None) -> Member:
         raise NotImplementedError
 
 
@@ -238,6 +237,14 @@ class TierChanged(MemberEvent, frozen=True, kw_only=True):
     reference: str | None = None
     operator: str | None = None
     window_start: datetime | None = None  # a review drops spend from before this
+
+
+class OpeningEvent(MemberEvent, frozen=True, kw_only=True):
+    """Base of the events of a member brought from a legacy system (`ledger.domain.opening`),
+    each saying how it changes the member."""
+
+    def applied_to(self, state: Member | None) -> Member:
+        raise NotImplementedError
 
 
 class Member(Aggregate, kw_only=True):
@@ -272,27 +279,19 @@ class Balance(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def evolve(state: Member | None, event: DomainEvent) -> Member:
-    if isinstance(event, MemberEnrolled):
-        invariant(state is None, "a member is enrolled once")
+    if isinstance(event, MemberEnrolled | CardAliased):  # a card's first event
+        invariant(state is None, "a member is enrolled (or a card aliased) once")
         return Member(
             **born(event),
             member_id=event.member_id,
             store_id=event.store_id,
             enrolled_at=event.occurred_at,
-            tier=event.tier,
-            birthday=event.birthday,
+            tier=getattr(event, "tier", None),
+            birthday=getattr(event, "birthday", None),
+            alias_of=getattr(event, "account_id", None),
         )
-    if isinstance(event, CardAliased):
-        invariant(state is None, "a card is aliased once")
-        return Member(
-            **born(event),
-            member_id=event.member_id,
-            store_id=event.store_id,
-            enrolled_at=event.occurred_at,
-            tier=None,
-            birthday=None,
-            alias_of=event.account_id,
-        )
+    if isinstance(event, OpeningEvent | AccountEvent):
+        return event.applied_to(state)
     if state is None:
         raise InvariantViolation(f"{type(event).__name__} before MemberEnrolled")
     _apply(state, event)
@@ -348,8 +347,6 @@ def _apply(state: Member, event: DomainEvent) -> None:  # noqa: PLR0912 - one ca
             state.lots.append(msgspec.structs.replace(event.lot))
     elif isinstance(event, MemberErased):
         state.erased = True
-    elif isinstance(event, AccountEvent):
-        event.change(state)
     elif isinstance(event, TierChanged):
         state.tier = event.to_tier
         state.tier_marks.append(TierMark(event.occurred_at, event.from_tier, event.to_tier))

@@ -73,6 +73,20 @@ class SqlKeyStore:
         wrapped = rows[0]["wrapped"]
         return "erased" if wrapped is None else bytes(wrapped)
 
+    def get_many(self, members: list[UUID]) -> dict[UUID, KeyState]:
+        """The key states of those of `members` that have a key row."""
+        if not members:
+            return {}
+        rows = self._execute(
+            f"SELECT member_id, wrapped FROM {self._table} "
+            f"WHERE member_id IN ({', '.join('?' * len(members))})",
+            tuple(str(m) for m in members),
+        )
+        return {
+            UUID(r["member_id"]): "erased" if r["wrapped"] is None else bytes(r["wrapped"])
+            for r in rows
+        }
+
     def destroy(self, member: UUID) -> bool:
         now = "now()" if self._postgres else "CURRENT_TIMESTAMP"
         rows = self._execute(

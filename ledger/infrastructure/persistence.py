@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
+import psycopg
 from eventsourcing.persistence import (
     ApplicationRecorder,
     ListenNotifySubscription,
@@ -24,8 +25,11 @@ from eventsourcing.persistence import (
     Subscription,
     Transcoder,
 )
+from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import Environment, get_topic, resolve_topic
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
 
 from ledger.domain.model import DomainEvent
 from ledger.infrastructure.identityindex import IndexedPostgresRecorder, IndexedSQLiteRecorderMixin
@@ -125,11 +129,64 @@ class SubscribableSQLiteRecorder(IndexedSQLiteRecorderMixin, SQLiteApplicationRe
 DEFAULT_DATABASE_URL = "sqlite:///./ledger.db"
 
 
-def eventsourcing_env(database_url: str) -> dict[str, str]:
+class PostgresTuning(msgspec.Struct, frozen=True, kw_only=True):
+    """How a process uses PostgreSQL (LEDGER_PG_* variables; README's configuration table)."""
+
+    # Also the pool's wait for a connection; eventsourcing tries a statement 10 times, so a
+    # request that meets an outage answers 503 after ~22 s, not ~52 s. Not 1: a recorder's
+    # first connection gets one try, and under load 1 s was too short.
+    connect_timeout_seconds: int = 2
+    # 0 would mean "wait forever" for the events table lock: never what a POS wants.
+    lock_timeout_seconds: int = 5
+    pool_size: int = 2  # opened at start; more on demand, up to pool_size + max_overflow
+    max_overflow: int = 18
+
+
+class LibpqFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, connecting with every libpq parameter of the database
+    URL (`sslmode`, `sslrootcert`, `application_name`, `target_session_attrs`, several hosts…):
+    the library's own factory passes only dbname, host, port, user and password."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        conninfo = env.get("POSTGRES_CONNINFO")
+        if conninfo:
+            self.datastore.pool.kwargs = conninfo_to_dict(conninfo) | {"row_factory": dict_row}
+
+
+POSTGRES_FACTORY = get_topic(LibpqFactory)
+
+
+def is_postgres(env: Mapping[str, str]) -> bool:
+    return env["PERSISTENCE_MODULE"] == POSTGRES_FACTORY
+
+
+def libpq_params(database_url: str, connect_timeout_seconds: float = 2.0) -> dict[str, str]:
+    """The libpq parameters of a `postgresql://` URL (through `psycopg.conninfo`, so every one
+    libpq knows is honoured; `PG*` variables fill the gaps as libpq's own do), without our own
+    `?schema=`. Defaults kept from the first releases: host 127.0.0.1, user postgres."""
+    parts = urlsplit(database_url)
+    query = [p for p in parts.query.split("&") if p and not p.startswith("schema=")]
+    try:
+        params = conninfo_to_dict(parts._replace(query="&".join(query)).geturl())
+    except psycopg.ProgrammingError as e:
+        raise ValueError(f"database URL: {e}") from e
+    if not params.get("dbname") and not os.environ.get("PGDATABASE"):
+        raise ValueError("no database name in the database URL")
+    if "host" not in params and "PGHOST" not in os.environ:
+        params["host"] = "127.0.0.1"
+    if "user" not in params and "PGUSER" not in os.environ:
+        params["user"] = "postgres"
+    # libpq's own bound on one connection attempt (a silent host would hang for minutes)
+    params.setdefault("connect_timeout", str(max(2, round(connect_timeout_seconds))))
+    return {k: str(v) for k, v in params.items()}
+
+
+def eventsourcing_env(database_url: str, tuning: PostgresTuning | None = None) -> dict[str, str]:
     """Translate `LEDGER_DATABASE_URL` into eventsourcing's persistence settings.
 
     `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite:///:memory:`, or
-    `postgresql://user[:password]@host[:port]/db[?schema=name]`; PG* variables fill the gaps.
+    `postgresql://user[:password]@host[:port]/db[?schema=name&sslmode=…&…]`.
     """
     env = {
         "MAPPER_TOPIC": get_topic(MsgspecMapper),
@@ -150,32 +207,30 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         env["SQLITE_LOCK_TIMEOUT"] = "10"
         return env
     if parts.scheme in ("postgresql", "postgres"):
+        tuning = tuning or PostgresTuning()
+        params = libpq_params(database_url, tuning.connect_timeout_seconds)
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
         env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": POSTGRES_FACTORY,
             "APPLICATION_RECORDER_TOPIC": get_topic(IndexedPostgresRecorder),
-            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or os.environ.get("PGDATABASE", ""),
-            "POSTGRES_HOST": parts.hostname or os.environ.get("PGHOST", "127.0.0.1"),
-            "POSTGRES_PORT": str(parts.port or os.environ.get("PGPORT", "5432")),
-            "POSTGRES_USER": unquote(parts.username or os.environ.get("PGUSER", "postgres")),
-            "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
-            # Also the pool's wait for a connection; eventsourcing tries a statement 10 times,
-            # so a request that meets an outage answers 503 after ~22 s, not ~52 s. Not 1: a
-            # recorder's first connection gets one try, and under load 1 s was too short.
-            "POSTGRES_CONNECT_TIMEOUT": os.environ.get("LEDGER_PG_CONNECT_TIMEOUT", "2"),
-            # 0 would mean "wait forever" for the events table lock: never what a POS wants.
-            "POSTGRES_LOCK_TIMEOUT": "5",
-            "POSTGRES_POOL_SIZE": "2",  # opened at start; more on demand, up to 20
-            "POSTGRES_MAX_OVERFLOW": "18",
+            "POSTGRES_CONNINFO": make_conninfo(**params),
+            # eventsourcing's own (it requires them; the connections use POSTGRES_CONNINFO)
+            "POSTGRES_DBNAME": params.get("dbname", os.environ.get("PGDATABASE", "")),
+            "POSTGRES_HOST": params.get("host", os.environ.get("PGHOST", "")),
+            "POSTGRES_PORT": params.get("port", os.environ.get("PGPORT", "5432")),
+            "POSTGRES_USER": params.get("user", os.environ.get("PGUSER", "")),
+            "POSTGRES_PASSWORD": params.get("password", ""),
+            "POSTGRES_CONNECT_TIMEOUT": str(tuning.connect_timeout_seconds),
+            "POSTGRES_LOCK_TIMEOUT": str(tuning.lock_timeout_seconds),
+            "POSTGRES_POOL_SIZE": str(tuning.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(tuning.max_overflow),
             # No ping before every statement (a round trip each): a connection broken by an
             # outage fails once, the pool drops it and eventsourcing's retry reconnects.
             "POSTGRES_PRE_PING": "n",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
         }
-        if not env["POSTGRES_DBNAME"]:
-            raise ValueError(f"no database name in database URL {database_url!r}")
         if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"]
+            env["POSTGRES_SCHEMA"] = unquote(query["schema"])
         return env
     raise ValueError(
         f"unsupported database URL {database_url!r}: use sqlite:///path or postgresql://..."

@@ -22,6 +22,7 @@ from ledger.domain import (
     member,
     model,
     nonmember,
+    opening,
     operation,
     privacy,
     redemption,
@@ -51,6 +52,8 @@ STORED: dict[str, type] = {
     "ledger.domain.member:CardAliased": member.CardAliased,  # contract version 2
     "ledger.domain.identity:CardReplaced": identity.CardReplaced,  # contract version 2
     "ledger.domain.identity:MemberMerged": identity.MemberMerged,  # contract version 2
+    "ledger.domain.opening:MemberImported": opening.MemberImported,  # contract version 2
+    "ledger.domain.opening:OpeningLotImported": opening.OpeningLotImported,
     "ledger.sale:SaleRecorded": sale.SaleRecorded,
     "ledger.sale:SaleRefunded": sale.SaleRefunded,
     "ledger.sale:Sale": sale.Sale,

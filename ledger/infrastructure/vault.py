@@ -36,6 +36,9 @@ class KeyStore(Protocol):
 
     def get(self, member: UUID) -> KeyState: ...
 
+    def get_many(self, members: list[UUID]) -> dict[UUID, KeyState]:
+        """The states of those of `members` that have a key (one query)."""
+
     def destroy(self, member: UUID) -> bool:
         """Forget the member's key for good; False if there was none to forget."""
 
@@ -104,6 +107,25 @@ class MemberKeys:
         if not isinstance(state, bytes):
             raise KeyUnreadable(f"member {member} has no live key: erased")
         return encrypt(unwrap(self._master, member, state), member, data)
+
+    def for_import(self, members: list[UUID]) -> dict[UUID, tuple[bytes, bytes | None]]:
+        """Each member's key for an import, read in one query: a live key kept already (with
+        None), else a new one with its wrapping, for the caller to store in the transaction of
+        the member's events. A member whose key was destroyed (erased) is left out."""
+        found = self.store.get_many(members)
+        keys: dict[UUID, tuple[bytes, bytes | None]] = {}
+        for member in members:
+            state = found.get(member)
+            if isinstance(state, bytes):
+                keys[member] = (unwrap(self._master, member, state), None)
+            elif state is None:
+                key = new_member_key()
+                keys[member] = (key, wrap(self._master, member, key))
+        return keys
+
+    def sealed(self, key: bytes, member: UUID, data: PersonalData) -> Ciphertext:
+        """`data` encrypted under `key` (one `for_import` gave)."""
+        return encrypt(key, member, data)
 
     def secret(self, owner: UUID) -> bytes:
         """A secret of `owner`'s (the identity index's), made and kept wrapped on first use;

@@ -32,6 +32,7 @@ from ledger.domain.member import (
     StoredValueDebited,
     TierChanged,
 )
+from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import LotTake
 
 
@@ -83,7 +84,9 @@ class _Fold:
             if lot is not None:
                 lot.remaining -= sign * take.points
 
-    def add_lot(self, event: PointsAccrued | PointsAdjusted | BonusGranted) -> None:
+    def add_lot(
+        self, event: PointsAccrued | PointsAdjusted | BonusGranted | OpeningLotImported
+    ) -> None:
         lot = event.lot
         if lot is not None:
             self.lots[lot.lot_id] = LotThen(
@@ -102,6 +105,12 @@ class _Fold:
             self.member_id = e.member_id
             if self.tier_at is None:
                 self.tier = e.tier
+        elif isinstance(e, MemberImported):
+            self.member_id, self.stored_value = e.member_id, self.stored_value + e.stored_value_fen
+            if self.tier_at is None:
+                self.tier = e.tier
+        elif isinstance(e, OpeningLotImported):
+            self.add_lot(e)
         elif isinstance(e, PointsAccrued | BonusGranted):
             self.debt -= e.debt_paid
             self.add_lot(e)
@@ -166,7 +175,7 @@ def member_as_of(
 ) -> MemberAsOf:
     fold = _Fold()
     for event in events:
-        if isinstance(event, MemberEnrolled):
+        if isinstance(event, MemberEnrolled | MemberImported):
             fold.member_id = event.member_id
         if isinstance(event, CardReplaced):
             fold.member_id = event.new_member_id

@@ -29,7 +29,7 @@ from ledger.domain.member import evolve as evolve_member
 from ledger.domain.model import Aggregate, DomainEvent, Evolve, Snapshot, projector
 from ledger.infrastructure import hashchain, vault
 from ledger.infrastructure.groupcommit import GroupCommit
-from ledger.infrastructure.identityindex import IdentityChange, IdentityIndex
+from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
 from ledger.infrastructure.persistence import eventsourcing_env
@@ -73,7 +73,7 @@ class LedgerCore(Application[UUID]):
             raise ValueError("the master key must be 32 bytes (LEDGER_MASTER_KEY: 64 hex digits)")
         self.settings = settings
         self._on_appended = on_appended
-        base = eventsourcing_env(settings.database_url)
+        base = eventsourcing_env(settings.database_url, settings.postgres)
         # eventsourcing reads 0 as "unbounded"; here 0 means no cache (an empty setting).
         base["AGGREGATE_CACHE_MAXSIZE"] = str(settings.member_cache_size or "")
         self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
@@ -120,7 +120,14 @@ class LedgerCore(Application[UUID]):
         return []
 
     def _write(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
-        """One transaction of chained events (the committer's; eventsourcing's own save)."""
+        """One transaction of chained events (the committer's; eventsourcing's own save). An
+        import's batch skips what `Application.save` adds for events alone — a runtime protocol
+        check per event, ~40 µs each on Python 3.11 — and remembers no heads (no command
+        of this process reads those members next)."""
+        if len(events) >= BULK_EVENTS_MIN:
+            bulk = self.events.put(list(events), tracking=None, **kwargs)
+            self._notify(bulk)
+            return bulk
         recordings = super().save(*events, **kwargs)
         self._remember((e.originator_id, e.originator_version, e.chain) for e in events)
         return recordings
@@ -129,9 +136,13 @@ class LedgerCore(Application[UUID]):
         """`events` with their hashes. Each aggregate's first one chains to the hash of the
         version before it: the one this process read (`get`) or saved, else the stored one."""
         heads: dict[UUID, tuple[int, str]] = {}
+        seen: set[UUID] = set()  # an aggregate's later events chain to its first one here
         for event in events:
             key = (event.originator_id, event.originator_version - 1)
-            if key[1] < 1 or key[0] in heads:
+            if key[0] in seen:
+                continue
+            seen.add(key[0])
+            if key[1] < 1:
                 continue
             with self._chains_lock:
                 chain = self._chains.get(key)

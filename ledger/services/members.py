@@ -25,6 +25,7 @@ from ledger.domain.member import Member, MemberEnrolled, MemberEvent
 from ledger.domain.member import evolve as evolve_member
 from ledger.domain.memberview import MemberView, member_view
 from ledger.domain.model import DomainEvent
+from ledger.domain.opening import MemberImported
 from ledger.domain.personal import PersonalData
 from ledger.domain.sale import check_business_time
 from ledger.infrastructure.identityindex import IdentityChange, IdentityRow
@@ -102,7 +103,10 @@ class MembersService:
             raise ErasedMember(
                 f"card {member.member_id!r} belongs to an erased member", field="member_id"
             )
-        stored = self.enrolment(member.id).fingerprint
+        first = self.enrolment(member.id)
+        if isinstance(first, MemberImported):  # an imported card is not enrolled again
+            return "imported"
+        stored = first.fingerprint
         if stored == legacy:
             return fingerprint
         row = self.core.identities.row(member.id)
@@ -155,6 +159,10 @@ class MembersService:
         text = value.decode() if isinstance(value, bytes) else value
         return ids.keyed_hash(self._index_secret, purpose, text)
 
+    def index_hash(self, purpose: str, value: str | bytes) -> str:
+        """A personal value keyed as the identity index keeps it (an import's rows)."""
+        return self._hash(purpose, value)
+
     def _id_taken(self, id_hash: str | None, number: str, given: str | None) -> bool:
         """Whether another member holds the ID number: in the index, or (enrolled before the
         index and not erased) by the identity claim of that time, keyed by the old secret."""
@@ -181,8 +189,8 @@ class MembersService:
         index). Erased members have no key, so they get none. Returns the rows written."""
         have = self.core.identities.members()
         written = 0
-        for event in self.core.stored(MemberEnrolled):
-            assert isinstance(event, MemberEnrolled)  # noqa: S101 - narrowing for the type checker
+        for event in self.core.stored(MemberEnrolled, MemberImported):
+            assert isinstance(event, MemberEnrolled | MemberImported)  # noqa: S101 - for mypy
             if event.sealed is None or event.originator_id in have:
                 continue
             data = self.keys.decrypt(event.originator_id, event.sealed)
@@ -220,11 +228,14 @@ class MembersService:
             view = msgspec.structs.replace(view, replaced_by=state.member_id)
         return view
 
-    def enrolment(self, member_uuid: UUID) -> MemberEnrolled:
-        """The member's first event."""
+    def enrolment(self, member_uuid: UUID) -> MemberEnrolled | MemberImported:
+        """The member's first event: its enrolment, or its import (SPEC 2.11)."""
         first = next(iter(self.core.events.get(member_uuid, lte=1)))
-        invariant(isinstance(first, MemberEnrolled), "a member's first event is its enrolment")
-        return cast(MemberEnrolled, first)
+        invariant(
+            isinstance(first, MemberEnrolled | MemberImported),
+            "a member's first event is its enrolment or its import",
+        )
+        return cast(MemberEnrolled | MemberImported, first)
 
     def key(self, card: str) -> UUID:
         """The id of the account a card reads (MemberNotFound otherwise); a replacement card's

@@ -24,6 +24,7 @@ from ledger.domain.member import (
     RedemptionVoided,
 )
 from ledger.domain.member import evolve as evolve_member
+from ledger.domain.opening import MemberImported
 from ledger.domain.sale import FUTURE_TOLERANCE
 from ledger.services.core import LedgerCore
 from ledger.services.rules import RulesService
@@ -121,7 +122,7 @@ class RunsService:
         _not_ahead(as_of, now)
         version = self.rules.in_force(as_of)
         members = down = up = skipped = 0
-        for member_uuid in self.core.originators(MemberEnrolled):
+        for member_uuid in self.core.originators(MemberEnrolled, MemberImported):
 
             def attempt(member_uuid: UUID = member_uuid) -> str | None:
                 member = self.core.get(member_uuid, evolve_member)

@@ -14,7 +14,7 @@ import uvicorn
 from api.app import create_app
 from ledger.settings import Settings
 from tests.chain import Chain
-from tests.conftest import ADMIN_KEY, STORES, TEST_MASTER_KEY, new_pg_schema
+from tests.conftest import ADMIN_KEY, STORES, TEST_MASTER_KEY, TEST_POSTGRES, new_pg_schema
 from tests.e2e.conftest import chain, client, clock  # noqa: F401 - fixtures used here too
 from tests.polling import wait_until
 
@@ -34,6 +34,7 @@ def seeded_url(
         master_key=TEST_MASTER_KEY,
         rate_limit_pos=0,
         rate_limit_other=0,
+        postgres=TEST_POSTGRES,
     )
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)

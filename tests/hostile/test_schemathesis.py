@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.openapi import declare_problem_responses
+from api.openapi import served_document
 from ledger.settings import Settings
 from tests.chain import ADMIN
 from tests.conftest import ON_CI
@@ -36,7 +36,7 @@ CHECKS = [not_a_server_error, content_type_conformance, response_schema_conforma
 
 _app = create_app(Settings(database_url="sqlite:///:memory:"))
 # as /schema/openapi.json serves it (msgspec encodes the structs given as defaults)
-DOCUMENT = declare_problem_responses(
+DOCUMENT = served_document(
     msgspec.json.decode(msgspec.json.encode(_app.openapi_schema.to_schema()))
 )
 # Beside the document's own data: times anywhere in years 1 … 9999 and at their very edges,
