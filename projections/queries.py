@@ -24,7 +24,7 @@ from ledger.domain.errors import InvalidInput
 from ledger.domain.settlement import check_period, next_period
 from projections import liability
 from projections.analytics_report import AnalyticsReport
-from projections.daily import DailyReport
+from projections.daily import DailyProjection, DailyReport, DailyView
 from projections.history import BalanceStep, HistoryEntry, HistoryQuery
 from projections.liability import NewLot, VersionValue
 from projections.members import CardStock, ExpiringMember
@@ -142,7 +142,9 @@ class Queries:
         except ValueError as e:
             raise InvalidInput(f"{day!r} is not a day", field="date") from e
         self.ledger.access.require_store(store_id)
-        return self.projections.daily.report(store_id, day)
+        view = self.projections.views[DailyProjection.name]
+        assert isinstance(view, DailyView)  # noqa: S101 - narrowing for the type checker
+        return view.report(store_id, day)
 
     def settlement(self, period: str) -> SettlementReport:
         return self.projections.settlement.report(check_period(period))

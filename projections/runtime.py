@@ -40,7 +40,7 @@ from projections.analytics import (
     PostgresAnalyticsView,
     SQLiteAnalyticsView,
 )
-from projections.daily import DailyProjection, DailyView, PostgresDailyView, SQLiteDailyView
+from projections.daily import DailyProjection, PostgresDailyView, SQLiteDailyView
 from projections.history import (
     HistoryProjection,
     HistoryView,
@@ -202,12 +202,6 @@ class Projections:
     def analytics(self) -> AnalyticsView:
         view = self.views[AnalyticsProjection.name]
         assert isinstance(view, AnalyticsView)  # noqa: S101 - narrowing for the type checker
-        return view
-
-    @property
-    def daily(self) -> DailyView:
-        view = self.views[DailyProjection.name]
-        assert isinstance(view, DailyView)  # noqa: S101 - narrowing for the type checker
         return view
 
     # -- running ---------------------------------------------------------------------------
