@@ -1,7 +1,8 @@
 """The daily scheduler (`ledger serve --expire-daily`, on by default when LEDGER_ENV=production):
 at 00:05 chain time each day the service runs the expiry run, and, on the day after the rule
 set's tier-review date (1 January for `review: {month: 12, day: 31}`), the tier review as of
-00:00 that day (SPEC 2.2, 2.5).
+00:00 that day (SPEC 2.2, 2.5). A process started after 00:05 runs the day's runs at once, and a
+standby that takes the lease over during the day runs them too (both runs are idempotent).
 
 However many workers or processes run with it on, one runs it: the holder of the `scheduler`
 lease (`ledger.infrastructure.leases`; SPEC 4); the others stand by and one of them takes the
@@ -70,6 +71,17 @@ def _daily(runs: RunsService, queries: Queries, now: datetime) -> None:
         )
 
 
+async def _holds_until(leases: Leases, clock: Callable[[], datetime], until: datetime) -> bool:
+    """Whether this process holds the scheduler lease now or takes it over before `until` (the
+    next day's run): a standby that takes over after 00:05, its holder having died, still runs
+    the day's runs. Were they done already, running them again changes nothing (idempotent)."""
+    while not leases.holds(SCHEDULER_LEASE):
+        if clock() >= until:
+            return False
+        await asyncio.sleep(1.0)
+    return True
+
+
 async def expire_daily(
     runs: RunsService,
     queries: Queries,
@@ -77,15 +89,18 @@ async def expire_daily(
     clock: Callable[[], datetime],
     leases: Leases | None = None,
 ) -> None:
+    # Today's run first, at once if its time has passed: a process (re)started after 00:05 does
+    # not leave the day without its runs, as a restart after a crash must not.
+    due = datetime.combine(clock().astimezone(zone).date(), RUN_AT, tzinfo=zone)
     while True:
-        now = clock()
-        due = next_daily(now, RUN_AT, zone)
-        await asyncio.sleep((due - now).total_seconds())
-        now = clock()
-        if leases is not None and not leases.holds(SCHEDULER_LEASE):
-            log.info("daily run left to the scheduler lease's holder", as_of=now.isoformat())
-            continue
-        try:
-            await anyio.to_thread.run_sync(functools.partial(_daily, runs, queries, now))
-        except LedgerError as e:  # the store is down: say so, and try again tomorrow
-            log.exception("daily run failed", error=e.detail)
+        await asyncio.sleep(max(0.0, (due - clock()).total_seconds()))
+        following = next_daily(due, RUN_AT, zone)
+        if leases is None or await _holds_until(leases, clock, following):
+            now = clock()
+            try:
+                await anyio.to_thread.run_sync(functools.partial(_daily, runs, queries, now))
+            except LedgerError as e:  # the store is down: say so, and try again tomorrow
+                log.exception("daily run failed", error=e.detail)
+        else:
+            log.info("daily run left to the scheduler lease's holder", as_of=due.isoformat())
+        due = following  # overdue already (a run that outlasted a day): at once

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -38,9 +37,22 @@ from ledger.infrastructure.topics import topic_of
 _encoder = msgspec.json.Encoder()
 
 
-@cache
+_decoders: dict[str, msgspec.json.Decoder[DomainEvent]] = {}
+_decoders_lock = threading.Lock()
+
+
 def _decoder(topic: str) -> msgspec.json.Decoder[DomainEvent]:
-    return msgspec.json.Decoder(type=resolve_topic(topic))
+    """The decoder of a topic's class, made once. Made under a lock: msgspec building the type
+    information of one class in two threads at once crashed the process (SIGSEGV in
+    `get_class_annotations`, seen with the projection runners starting together on SQLite)."""
+    decoder = _decoders.get(topic)
+    if decoder is None:
+        with _decoders_lock:
+            decoder = _decoders.get(topic)
+            if decoder is None:
+                decoder = msgspec.json.Decoder(type=resolve_topic(topic))
+                _decoders[topic] = decoder
+    return decoder
 
 
 class NullTranscoder(Transcoder):

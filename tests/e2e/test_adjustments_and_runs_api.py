@@ -161,3 +161,26 @@ def test_serve_with_expire_daily_runs_expiry_at_0005_chain_time(settings: Settin
             "the daily expiry run did not happen",
             interval=0.2,
         )
+
+
+def test_a_service_started_after_0005_runs_the_days_expiry_at_once(settings: Settings) -> None:
+    """A restart after 00:05 (a crash, a deploy) does not leave the day without its run: the
+    scheduler runs it at start, as of the moment it runs."""
+    with TestClient(create_app(settings)) as client:
+        chain = Chain(client).standard()
+        chain.enrol("M1")
+        old = [{"sku": "A", "category": "otc", "amount_fen": 10_000}]
+        chain.sale("R1", lines=old, occurred_at="2025-06-01T10:00:00+08:00")
+        pos = chain.pos("S1")
+    zone = ZoneInfo("Asia/Shanghai")
+    clock = Clock()
+    started = datetime.combine(datetime.now(zone).date(), time(10, 0), tzinfo=zone)
+    clock.offset = started - datetime.now(UTC)
+    app = create_app(msgspec.structs.replace(settings, expire_daily=True), clock=clock)
+    with TestClient(app) as client:
+        wait_until(  # long before tomorrow's 00:05
+            lambda: client.get("/v1/members/M1", headers=pos).json()["points"] == 0,
+            60,
+            "the day's expiry run did not happen at start",
+            interval=0.2,
+        )

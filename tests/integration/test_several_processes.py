@@ -41,6 +41,9 @@ def _env(database_url: str) -> dict[str, str]:
         "LEDGER_MASTER_KEY": TEST_MASTER_KEY.hex(),
         "LEDGER_PG_CONNECT_TIMEOUT": "10",
         "LEDGER_START_TIMEOUT": "30",
+        # small pools: four processes share a test server with the rest of the suite
+        "LEDGER_PG_POOL_SIZE": "1",
+        "LEDGER_PG_MAX_OVERFLOW": "4",
     }
 
 
