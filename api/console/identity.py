@@ -4,6 +4,7 @@ acts once: the second is a replay), behind the session's CSRF token."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,31 @@ def _to(card: str) -> Redirect:
     return Redirect(path=f"/console/members?card={quote(card)}", status_code=303)
 
 
+async def _run(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    fields: tuple[str, ...],
+    kind: type[Any],
+    call: Callable[[Any], tuple[Any, bool]],
+) -> tuple[Any, bool] | None:
+    """The form's fields as the command `kind`, carried out by `call` off the event loop; None
+    (and the reason flashed) when the form is invalid or the ledger refuses it."""
+    form = dict(await request.form())
+    check_csrf(request, form)
+    viewer.require("members")
+    labels = text.labels(viewer.lang)
+    try:
+        command = msgspec.convert({f: str(form.get(f, "")).strip() for f in fields}, kind)
+        result: tuple[Any, bool] = await anyio.to_thread.run_sync(call, command)
+    except msgspec.ValidationError as e:
+        set_flash(request, labels["failed"].format(detail=e))
+    except LedgerError as e:
+        set_flash(request, labels["failed"].format(detail=e.detail))
+    else:
+        return result
+    return None
+
+
 class IdentityForms(Controller):
     path = "/console/members"
     include_in_schema = False
@@ -40,31 +66,22 @@ class IdentityForms(Controller):
         identity: NamedDependency[IdentityService],
         now: NamedDependency[datetime],
     ) -> Redirect:
-        form = dict(await request.form())
-        check_csrf(request, form)
-        viewer.require("members")
+        fields = ("new_member_id", "store_id", "reason")
+        key_id = viewer.principal.key_id
+        outcome = await _run(
+            request,
+            viewer,
+            fields,
+            ReplaceCard,
+            lambda command: identity.replace_card(card, command, key_id, now),
+        )
+        if outcome is None:
+            return _to(card)
+        done, created = outcome
+        key = "card_replaced" if created else "replace_replayed"
         labels = text.labels(viewer.lang)
-        try:
-            command = msgspec.convert(
-                {
-                    "new_member_id": str(form.get("new_member_id", "")).strip(),
-                    "store_id": str(form.get("store_id", "")).strip(),
-                    "reason": str(form.get("reason", "")).strip(),
-                },
-                ReplaceCard,
-            )
-            done, created = await anyio.to_thread.run_sync(
-                identity.replace_card, card, command, viewer.principal.key_id, now
-            )
-        except msgspec.ValidationError as e:
-            set_flash(request, labels["failed"].format(detail=e))
-        except LedgerError as e:
-            set_flash(request, labels["failed"].format(detail=e.detail))
-        else:
-            key = "card_replaced" if created else "replace_replayed"
-            set_flash(request, labels[key].format(old=card, new=done.member_id))
-            return _to(done.member_id)
-        return _to(card)
+        set_flash(request, labels[key].format(old=card, new=done.member_id))
+        return _to(done.member_id)
 
     @post("/{card:str}/merge", operation_id="consoleMerge", status_code=303)
     async def merge(
@@ -75,30 +92,22 @@ class IdentityForms(Controller):
         identity: NamedDependency[IdentityService],
         now: NamedDependency[datetime],
     ) -> Redirect:
-        form = dict(await request.form())
-        check_csrf(request, form)
-        viewer.require("members")
-        labels = text.labels(viewer.lang)
-        try:
-            command = msgspec.convert(
-                {
-                    "from_member_id": str(form.get("from_member_id", "")).strip(),
-                    "reason": str(form.get("reason", "")).strip(),
-                },
-                MergeMember,
-            )
-            done, created = await anyio.to_thread.run_sync(
-                identity.merge, card, command, viewer.principal.key_id, now
-            )
-        except msgspec.ValidationError as e:
-            set_flash(request, labels["failed"].format(detail=e))
-        except LedgerError as e:
-            set_flash(request, labels["failed"].format(detail=e.detail))
-        else:
+        key_id = viewer.principal.key_id
+        outcome = await _run(
+            request,
+            viewer,
+            ("from_member_id", "reason"),
+            MergeMember,
+            lambda command: identity.merge(card, command, key_id, now),
+        )
+        if outcome is not None:
+            done, created = outcome
             key = "merged" if created else "merge_replayed"
             points = text.points(done.points_moved)
             set_flash(
                 request,
-                labels[key].format(dup=done.from_member_id, points=points, lots=done.lots_moved),
+                text.labels(viewer.lang)[key].format(
+                    dup=done.from_member_id, points=points, lots=done.lots_moved
+                ),
             )
         return _to(card)
