@@ -19,6 +19,7 @@ from api.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from api.console import console_routes, template_config
 from api.controllers.admin import AdminRunsController
 from api.controllers.analytics import AnalyticsController
+from api.controllers.identity import IdentityController
 from api.controllers.keys import ApiKeysController
 from api.controllers.members import MembersController
 from api.controllers.redemptions import RedemptionsController
@@ -52,6 +53,7 @@ CONTROLLERS = [
     StoresController,
     ApiKeysController,
     MembersController,
+    IdentityController,
     SalesController,
     RedemptionsController,
     StoredValueController,

@@ -25,6 +25,7 @@ SERVICES = (
     "redemptions",
     "stored_value",
     "bonuses",
+    "identity",
     "runs",
     "settlement",
 )

@@ -47,6 +47,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
     request_id: str | None = None
+    current_member_id: str | None = None  # card-replaced, member-merged: the card to use
 
 
 def problem(
@@ -84,14 +85,21 @@ def _store_down(request: Request[Any, Any, Any]) -> None:
         gate.mark_down()
 
 
+def ledger_problem(exc: LedgerError) -> Problem:
+    return Problem(
+        type=exc.slug,
+        title=exc.title,
+        status=_ledger_status(exc),
+        detail=exc.detail,
+        field=exc.field,
+        current_member_id=getattr(exc, "current_member_id", None),
+    )
+
+
 def ledger_error(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
-    status = _ledger_status(exc)
     if isinstance(exc, Unavailable) and connection_lost(exc.__cause__):
         _store_down(request)
-    return problem(
-        request,
-        Problem(type=exc.slug, title=exc.title, status=status, detail=exc.detail, field=exc.field),
-    )
+    return problem(request, ledger_problem(exc))
 
 
 def _field_of(key: str | None) -> str | None:
@@ -101,9 +109,7 @@ def _field_of(key: str | None) -> str | None:
     return key.removeprefix("data.").removeprefix("data") or None
 
 
-def validation_error(
-    request: Request[Any, Any, Any], exc: ValidationException
-) -> Response[Problem]:
+def validation_problem(exc: ValidationException) -> Problem:
     errors = (
         [e for e in (exc.extra or []) if isinstance(e, dict)] if isinstance(exc.extra, list) else []
     )
@@ -111,17 +117,20 @@ def validation_error(
         e["key"] = _field_of(e.get("key")) or e.get("key")
     first = errors[0] if errors else {}
     detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in errors) or exc.detail
-    return problem(
-        request,
-        Problem(
-            type="invalid-input",
-            title="Invalid input",
-            status=HTTP_422_UNPROCESSABLE_ENTITY,
-            detail=detail,
-            field=first.get("key"),
-            errors=errors or None,
-        ),
+    return Problem(
+        type="invalid-input",
+        title="Invalid input",
+        status=HTTP_422_UNPROCESSABLE_ENTITY,
+        detail=detail,
+        field=first.get("key"),
+        errors=errors or None,
     )
+
+
+def validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Problem]:
+    return problem(request, validation_problem(exc))
 
 
 _HTTP_SLUGS: dict[type[HTTPException], tuple[str, str]] = {
@@ -132,7 +141,7 @@ _HTTP_SLUGS: dict[type[HTTPException], tuple[str, str]] = {
 }
 
 
-def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def http_problem(exc: HTTPException) -> Problem:
     slug, title = _HTTP_SLUGS.get(type(exc), ("", ""))
     if not slug:
         if exc.status_code == 413:
@@ -143,11 +152,11 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
             slug, title = "malformed-request", "Malformed request"
         else:
             slug, title = "http-error", "HTTP error"
-    return problem(
-        request,
-        Problem(type=slug, title=title, status=exc.status_code, detail=exc.detail),
-        headers=dict(exc.headers or {}),
-    )
+    return Problem(type=slug, title=title, status=exc.status_code, detail=exc.detail)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    return problem(request, http_problem(exc), headers=dict(exc.headers or {}))
 
 
 def status_of(exc: Exception) -> int:

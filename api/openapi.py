@@ -25,6 +25,7 @@ from api.openapi_operations import (
     example,
 )
 from ledger.policies.lots import LotTake
+from projections.daily import DailyReport
 
 METHODS = ("get", "put", "post", "delete", "patch")
 REF_TEMPLATE = "#/components/schemas/{name}"
@@ -116,18 +117,35 @@ SETTLEMENT_CSV_EXAMPLE = (
 )
 
 
+DAILY_CSV_EXAMPLE = (
+    "\ufeffstore_id,date,sales_count,sales_amount_fen,points_earned,refunds_count,"
+    "refunds_amount_fen,points_reversed,redemptions_count,redeemed_points,redemption_cost_fen,"
+    "conversions_count,converted_points,credited_fen,stored_value_paid_fen,"
+    "stored_value_refunded_fen,receipts\r\nS001,2026-03-10,2,24000,240,0,0,0,0,0,0,0,0,0,0,0,"
+    "R1;R2\r\n"
+)
+CSV_FORMS = {
+    "/v1/settlements/{period}": SETTLEMENT_CSV_EXAMPLE,
+    "/v1/stores/{store_id}/daily/{date}": DAILY_CSV_EXAMPLE,
+}
+
+
 def _true_shapes(document: dict[str, Any]) -> None:
     """What Litestar cannot say from the handlers' types: array-like structs, and the
     settlement's CSV form (`?format=csv`)."""
     _, defs = msgspec.json.schema_components(ARRAY_LIKE, ref_template=REF_TEMPLATE)
     document.setdefault("components", {}).setdefault("schemas", {}).update(defs)
-    settlement = document.get("paths", {}).get("/v1/settlements/{period}", {}).get("get")
-    if settlement is not None:
-        content = settlement["responses"]["200"].setdefault("content", {})
-        content["text/csv; charset=utf-8"] = {
-            "schema": {"type": "string"},
-            "example": SETTLEMENT_CSV_EXAMPLE,
-        }
+    for path, csv in CSV_FORMS.items():
+        operation = document.get("paths", {}).get(path, {}).get("get")
+        if operation is not None:
+            content = operation["responses"]["200"].setdefault("content", {})
+            content["text/csv; charset=utf-8"] = {"schema": {"type": "string"}, "example": csv}
+    _, daily = msgspec.json.schema_components([DailyReport], ref_template=REF_TEMPLATE)
+    document["components"]["schemas"].update(daily)
+    day = document.get("paths", {}).get("/v1/stores/{store_id}/daily/{date}", {}).get("get")
+    if day is not None:
+        content = day["responses"]["200"].setdefault("content", {})
+        content["application/json"] = {"schema": {"$ref": REF_TEMPLATE.format(name="DailyReport")}}
 
 
 def served_document(document: dict[str, Any]) -> dict[str, Any]:

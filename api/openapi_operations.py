@@ -176,6 +176,31 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         f"{PUBLIC} 200 when the store answers, no projection has failed and every view is "
         "within LEDGER_READY_MAX_LAG events of the log; 503 otherwise, saying why.",
     ),
+    "findMembers": (
+        "Find members by phone",
+        "Roles pos, service. Any form of the number "
+        "(+86, 0086, spaces); through a keyed hash; an erased member is never found.",
+    ),
+    "replaceCard": (
+        "Replace a lost card",
+        "Role service. The account moves to the new card "
+        "(balance, lots, tier, history); the old card answers 409 `card-replaced`.",
+    ),
+    "mergeMember": (
+        "Merge a duplicate member",
+        "Role service. The duplicate's lots (each with "
+        "its expiry), debt, stored value and tier spend move in; it answers 409.",
+    ),
+    "postSaleBatch": (
+        "Post a batch of sales",
+        "Role pos. Up to 500 sales of the key's store, "
+        "each answered in order as if posted alone; never all-or-nothing.",
+    ),
+    "getStoreDay": (
+        "Read a store's day",
+        "Roles pos (its own store), finance. The day's sales, "
+        "refunds, redemptions, conversions, stored value and receipts; `?format=csv`.",
+    ),
 }
 
 # Values for fields by name, as a chain would send them (SPEC's own examples where it has one).

@@ -18,7 +18,7 @@ import re
 import typing
 from datetime import UTC, date, datetime, tzinfo
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request
@@ -34,10 +34,17 @@ from ledger.domain.bounds import (
     text_problem,
     time_problem,
 )
-from ledger.domain.commands import CardNumber, Identifier
+from ledger.domain.commands import CardNumber, Identifier, SaleBatch, SaleBatchEnvelope
 
 KeyId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Period = Annotated[str, Meta(pattern=PERIOD_PATTERN, description="YYYY-MM, 2000-01 … 2099-12")]
+Day = Annotated[
+    str,
+    Meta(
+        pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="YYYY-MM-DD, a day of 2000 … 2099 (chain time)",
+    ),
+]
 
 # Query parameter types (the handlers declare them, so the OpenAPI document shows the bounds).
 Count = Annotated[int, Meta(ge=0, le=INTEGER_MAX, description="an integer, 0 … 2^63-1")]
@@ -48,6 +55,10 @@ Instant = Annotated[
 EventType = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z]+$")]
 Reason = Annotated[str, Meta(min_length=1, max_length=200, pattern=FREE_TEXT_PATTERN)]
 
+T = TypeVar("T")
+# A batch's items are checked one by one in the handler (each as if posted alone): the edge
+# checks only its envelope.
+ENVELOPES: dict[Any, Any] = {SaleBatch: SaleBatchEnvelope}
 PATH_PARAMETERS: dict[str, Any] = {
     "member_id": CardNumber,
     "card": CardNumber,
@@ -56,6 +67,7 @@ PATH_PARAMETERS: dict[str, Any] = {
     "redemption_no": Identifier,
     "key_id": KeyId,
     "period": Period,
+    "date": Day,
 }
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
@@ -176,6 +188,7 @@ async def strict_request(request: Request[Any, Any, Any]) -> None:
     body_type = _body_type(request.route_handler)
     if body_type is None:
         return
+    body_type = ENVELOPES.get(body_type, body_type)
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw, type=body_type)
@@ -184,3 +197,15 @@ async def strict_request(request: Request[Any, Any, Any]) -> None:
     except (msgspec.DecodeError, UnicodeDecodeError) as e:  # JSON is UTF-8 (RFC 8259)
         raise ClientException(f"JSON is malformed: {e}") from e
     check_bounds(body, "", zone, today)
+
+
+def decode_item(item: dict[str, Any], kind: type[T], request: Request[Any, Any, Any]) -> T:
+    """One item of a batch, decoded and checked exactly as the body of its own request would
+    be (ValidationException naming the field otherwise)."""
+    zone = _zone(request)
+    try:
+        value = msgspec.json.decode(msgspec.json.encode(item), type=kind)
+    except msgspec.ValidationError as e:
+        raise _invalid("", e) from e
+    check_bounds(value, "", zone, datetime.now(zone).date())
+    return value

@@ -128,7 +128,9 @@ def prepare(
             )
             ledger.access.configure_store(store_id, register, "bench")
             keys.append(
-                ledger.access.issue_key(IssueApiKey(role="pos", store_id=store_id), "b").key
+                ledger.access.issue_key(
+                    IssueApiKey(role="pos", store_id=store_id, holder=f"till {store_id}"), "b"
+                ).key
             )
         say(f"rules, {stores} stores and their pos keys in {time.perf_counter() - started:.1f} s")
 

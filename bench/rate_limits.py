@@ -28,6 +28,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def _key(http: httpx.Client, body: dict[str, str]) -> dict[str, str]:
+    body = {"holder": "bench"} | body
     key = http.post("/v1/admin/api-keys", json=body, headers=ADMIN).json()["key"]
     return {"Authorization": f"Bearer {key}"}
 

@@ -19,6 +19,7 @@ from ledger.infrastructure.vault import MemberKeys
 from ledger.services.access import AccessService
 from ledger.services.bonuses import BonusesService
 from ledger.services.core import LedgerCore
+from ledger.services.identity import IdentityService
 from ledger.services.imports import ImportService
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
@@ -47,6 +48,7 @@ class Ledger:
         self.access = AccessService(self.core)
         self.members = MembersService(self.core, self.rules, self.access, keys)
         self.personal = PersonalDataService(self.core, self.members, keys)
+        self.identity = IdentityService(self.core, self.rules, self.access, self.members)
         self.sales = SalesService(self.core, self.rules, self.access)
         self.redemptions = RedemptionsService(self.core, self.rules, self.access)
         self.stored_value = StoredValueService(self.core, self.rules, self.access)

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEnrolled,
@@ -37,8 +38,10 @@ from ledger.domain.member import (
 from ledger.domain.opening import MemberImported, OpeningLotImported
 from ledger.policies.lots import LotTake
 from ledger.policies.valuation import RefundedLine
-from projections.entrybase import Entry, imported, opening_lot
-from projections.entrybase import entry as _entry
+from projections.accountentries import card_replaced, merged
+from projections.entrybase import Entry, Operator, entry_header, imported, opening_lot
+
+__all__ = ["Entry", "Operator", "entry_for", "named_lots"]
 
 
 def _lot_name(lot_id: int, names: Mapping[int, str]) -> str:
@@ -63,7 +66,7 @@ def _accrued(e: PointsAccrued) -> Entry:
     explanation = f"receipt {e.reference}: {v.explanation}"
     if e.debt_paid:
         explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         rule_version=v.rule_version,
@@ -115,7 +118,7 @@ def _reversed(e: PointsReversed, names: Mapping[int, str]) -> Entry:
         }
         for line in e.lines
     ]
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -142,7 +145,7 @@ def _bonus(e: BonusGranted) -> Entry:
         explanation += f"; {e.debt_paid} of them paid the debt left by a refund"
     if e.lot is not None and e.lot.expires_at is not None:
         explanation += f"; expires at {e.lot.expires_at.isoformat()}"
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         rule_version=e.rule_version,
@@ -158,7 +161,7 @@ def _bonus(e: BonusGranted) -> Entry:
 
 
 def _held(e: PointsHeld) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         rule_version=e.rule_version,
@@ -172,7 +175,7 @@ def _held(e: PointsHeld) -> Entry:
 
 def _redeemed(e: PointsRedeemed, names: Mapping[int, str]) -> Entry:
     how = "captured hold" if e.captured_hold else "redemption"
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -200,7 +203,7 @@ def _voided(e: RedemptionVoided, names: Mapping[int, str]) -> Entry:
             f"redemption {e.reference} voided: {back} points back, "
             f"{_lots(e.restores, names)} with their original expiry"
         )
-    return _entry(
+    return entry_header(
         e,
         points_delta=back,
         explanation=explanation,
@@ -214,7 +217,7 @@ def _voided(e: RedemptionVoided, names: Mapping[int, str]) -> Entry:
 
 
 def _converted(e: PointsConverted, names: Mapping[int, str]) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=-e.points,
         rule_version=e.rule_version,
@@ -229,7 +232,7 @@ def _converted(e: PointsConverted, names: Mapping[int, str]) -> Entry:
 def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
     credit = isinstance(e, StoredValueCredited)
     what = f"{e.reason} credit" if isinstance(e, StoredValueCredited) else "payment"
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         explanation=f"stored value {what} {e.reference}: {'+' if credit else '-'}{e.amount_fen} fen",
@@ -239,7 +242,7 @@ def _stored_value(e: StoredValueCredited | StoredValueDebited) -> Entry:
 
 def _expired(e: PointsExpired, names: Mapping[int, str]) -> Entry:
     lot = _lot_name(e.lot_id, names) if e.lot_id in names else f"lot {e.lot_id} ({e.lot_reference})"
-    return _entry(
+    return entry_header(
         e,
         reference=e.lot_reference,
         points_delta=-e.points,
@@ -254,7 +257,7 @@ def _expired(e: PointsExpired, names: Mapping[int, str]) -> Entry:
 def _adjusted(e: PointsAdjusted, names: Mapping[int, str]) -> Entry:
     direction = "credit" if e.points > 0 else "debit"
     taken = f"; taken {_lots(e.takes, names)}" if e.takes else ""
-    return _entry(
+    return entry_header(
         e,
         points_delta=e.points,
         explanation=f"customer-service {direction} of {abs(e.points)} points: {e.reason} "
@@ -270,7 +273,7 @@ def _adjusted(e: PointsAdjusted, names: Mapping[int, str]) -> Entry:
 
 
 def _tier(e: TierChanged) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         points_delta=0,
         rule_version=e.rule_version,
@@ -280,7 +283,7 @@ def _tier(e: TierChanged) -> Entry:
 
 
 def _enrolled(e: MemberEnrolled) -> Entry:
-    return _entry(
+    return entry_header(
         e,
         reference=e.member_id,
         points_delta=0,
@@ -289,7 +292,7 @@ def _enrolled(e: MemberEnrolled) -> Entry:
 
 
 def _erased(e: MemberErased) -> Entry:
-    return _entry(
+    return entry_header(
         e, points_delta=0, explanation=f"personal data erased (key destroyed): {e.reason}"
     )
 
@@ -320,6 +323,8 @@ def entry_for(event: MemberEvent, names: Mapping[int, str] | None = None) -> Ent
         StoredValueCredited: _stored_value,
         StoredValueDebited: _stored_value,
         TierChanged: _tier,
+        CardReplaced: card_replaced,
+        MemberMerged: merged,
     }
     maker = makers.get(type(event))
     if maker is None:

@@ -1,5 +1,6 @@
-"""The header every history entry shares (`Entry`, made by `entry`), and the entries of a member
-brought from a legacy system (SPEC 2.11); `projections.entries` makes the others. Pure."""
+"""The header every history entry shares (`Entry`, made by `entry_header`; `operator` is
+`{key_id, holder, cashier}`), and the entries of a member brought from a legacy system
+(SPEC 2.11); `projections.entries` makes the others. Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from typing import Any, Protocol
 import msgspec
 
 from ledger.domain.opening import MemberImported, OpeningLotImported
+
+
+class Operator(msgspec.Struct, frozen=True, kw_only=True):
+    """Who did it (SPEC 3): the API key, the name of its holder (None for keys issued before
+    keys named one, and for the ledger's own runs), and the cashier a POS write named."""
+
+    key_id: str | None
+    holder: str | None = None
+    cashier: str | None = None
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,7 +34,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     explanation: str
     breakdown: list[Any] | None = None
     detail: dict[str, Any] = {}
-    operator: str | None = None
+    operator: Operator | str | None = None  # a str: an entry the view wrote before holders
 
 
 class _Event(Protocol):
@@ -40,7 +50,7 @@ class _Event(Protocol):
     def operator(self) -> str | None: ...
 
 
-def entry(
+def entry_header(
     e: _Event,
     *,
     points_delta: int,
@@ -64,13 +74,13 @@ def entry(
         explanation=explanation,
         breakdown=breakdown,
         detail={} if detail is None else detail,
-        operator=e.operator,
+        operator=Operator(key_id=e.operator, cashier=getattr(e, "cashier", None)),
     )
 
 
 def imported(e: MemberImported) -> Entry:
     expired = f"; {e.points_expired_on_import} points in {e.lots_expired_on_import} lots were due"
-    return entry(
+    return entry_header(
         e,
         reference=e.source_ref,
         points_delta=0,
@@ -83,7 +93,7 @@ def imported(e: MemberImported) -> Entry:
 
 def opening_lot(e: OpeningLotImported) -> Entry:
     expiry = e.lot.expires_at.isoformat() if e.lot.expires_at else "never"
-    return entry(
+    return entry_header(
         e,
         reference=e.source_ref,
         points_delta=e.lot.points,

@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 import msgspec
 from eventsourcing.persistence import Tracking
 
+from ledger.domain.apikey import ApiKeyIssued
+from ledger.domain.identity import MemberMerged
 from ledger.domain.member import MemberEvent
 from projections import liability
 from projections.entries import entry_for, named_lots
-from projections.entrybase import Entry
+from projections.entrybase import Entry, Operator
 from projections.liability import NewLot
 from projections.sqlview import (
     Cursor,
@@ -83,6 +85,7 @@ class HistoryView(SqlView):
             indexes=["member_id, reference", "occurred_at"],
         ),
         "balances": Table("member_id TEXT, points BIGINT", key="member_id"),
+        "holders": Table("key_id TEXT, holder TEXT", key="key_id"),
         "lots": Table(
             "member_id TEXT, lot_id BIGINT, kind TEXT, reference TEXT, earned_at TEXT, "
             "expires_at TEXT, rule_version INTEGER",
@@ -100,9 +103,10 @@ class HistoryView(SqlView):
         member_uuid = str(event.originator_id)
         with self.transaction() as cursor:
             names = self._names_of(cursor, member_uuid, named_lots(event))
-            entry = entry_for(event, names)
+            entry = self._with_holder(cursor, entry_for(event, names))
             lot = liability.new_lot(event)
-            if lot is not None:
+            new = [lot] if lot is not None else self._moved_lots(cursor, event)
+            for lot in new:
                 cursor.write(
                     "INSERT INTO {lots} (member_id, lot_id, kind, reference, earned_at, "
                     "expires_at, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -125,6 +129,61 @@ class HistoryView(SqlView):
                     (member_uuid, tracking.notification_id, lot_id, occurred_at, amount),
                 )
             self._record(cursor, member_uuid, entry, tracking)
+
+    def _moved_lots(self, cursor: Cursor, event: MemberEvent) -> list[NewLot]:
+        """The lots a merge brings in, described as they were in the duplicate (kind, number,
+        rule version), under their new ids."""
+        if not isinstance(event, MemberMerged) or event.direction != "in":
+            return []
+        found = []
+        for moved in event.lots:
+            cursor.execute(
+                "SELECT kind, reference, rule_version FROM {lots} WHERE member_id = ? "
+                "AND lot_id = ?",
+                (str(event.from_account_id), moved.from_lot_id),
+            )
+            row = cursor.one()
+            found.append(
+                NewLot(
+                    lot_id=moved.lot.lot_id,
+                    kind=str(row[0]) if row else "lot",
+                    reference=str(row[1]) if row else moved.lot.reference,
+                    earned_at=moved.lot.earned_at,
+                    expires_at=moved.lot.expires_at,
+                    rule_version=None if row is None or row[2] is None else int(row[2]),
+                )
+            )
+        return found
+
+    def note_holder(self, event: ApiKeyIssued, tracking: Tracking) -> None:
+        """Remember who holds a key (a key's holder never changes), for the entries it makes."""
+        with self.transaction() as cursor:
+            if event.holder is not None:
+                cursor.write(
+                    "INSERT INTO {holders} (key_id, holder) VALUES (?, ?)",
+                    (str(event.originator_id), event.holder),
+                )
+                self.memo().setdefault("holders", {})[str(event.originator_id)] = event.holder
+            cursor.track(tracking)
+
+    def _with_holder(self, cursor: Cursor, entry: Entry) -> Entry:
+        operator = entry.operator
+        if not isinstance(operator, Operator) or operator.key_id is None:
+            return entry
+        holders: dict[str, str | None] = self.memo().setdefault("holders", {})
+        if operator.key_id not in holders:
+            holder = None
+            if not self.memo_is_whole():
+                cursor.execute("SELECT holder FROM {holders} WHERE key_id = ?", (operator.key_id,))
+                row = cursor.one()
+                holder = row[0] if row else None
+            if len(holders) >= NAMES_KEPT:
+                holders.clear()
+                self.memo_is_partial()
+            holders[operator.key_id] = holder
+        return msgspec.structs.replace(
+            entry, operator=msgspec.structs.replace(operator, holder=holders[operator.key_id])
+        )
 
     def _names_of(self, cursor: Cursor, member_uuid: str, lot_ids: list[int]) -> dict[int, str]:
         """What the member's lots are called: the kind and number of what created each."""
@@ -269,6 +328,8 @@ class HistoryView(SqlView):
     @staticmethod
     def _row(seq: int, balance_after: int, body: bytes | str) -> HistoryEntry:
         entry = _entry_decoder.decode(body)
+        if isinstance(entry.operator, str):  # written before operators named holders
+            entry = msgspec.structs.replace(entry, operator=Operator(key_id=entry.operator))
         return HistoryEntry(seq=seq, balance_after=balance_after, **msgspec.structs.asdict(entry))
 
 
@@ -289,3 +350,7 @@ class HistoryProjection(ViewProjection[HistoryView]):
     @handles(*all_subclasses(MemberEvent))
     def _on_member_event(self, e: MemberEvent, tracking: Tracking) -> None:
         self.view.apply(e, tracking)
+
+    @handles(ApiKeyIssued)
+    def _on_key_issued(self, e: ApiKeyIssued, tracking: Tracking) -> None:
+        self.view.note_holder(e, tracking)

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
+from ledger.domain.identity import MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEvent,
@@ -100,6 +101,22 @@ def _takes(takes: Iterable[LotTake], sign: int) -> list[tuple[int, int]]:
     return [(t.lot_id, sign * t.points) for t in takes]
 
 
+def _stored_fen(e: MemberImported | StoredValueCredited | StoredValueDebited) -> int:
+    if isinstance(e, MemberImported):
+        return e.stored_value_fen
+    return e.amount_fen if isinstance(e, StoredValueCredited) else -e.amount_fen
+
+
+def _merged(e: MemberMerged) -> list[tuple[int, int]]:
+    """A merge's moves: out of the duplicate's lots, into this account's new ones."""
+    sign = -1 if e.direction == "out" else 1
+    return [
+        *((m.lot.lot_id, sign * m.lot.remaining) for m in e.lots),
+        (DEBT, -sign * e.debt_points),
+        (STORED_VALUE, sign * e.stored_value_fen),
+    ]
+
+
 def moves(e: MemberEvent) -> dict[int, int]:
     """What the event moves: lot id → points (DEBT: debt paid +, owed −; STORED_VALUE: fen)."""
     found: list[tuple[int, int]] = []
@@ -119,12 +136,10 @@ def moves(e: MemberEvent) -> dict[int, int]:
         found.append((e.lot_id, -e.points))
     elif isinstance(e, OpeningLotImported):
         found.append((e.lot.lot_id, e.lot.points))
-    elif isinstance(e, MemberImported):
-        found.append((STORED_VALUE, e.stored_value_fen))
-    elif isinstance(e, StoredValueCredited):
-        found.append((STORED_VALUE, e.amount_fen))
-    elif isinstance(e, StoredValueDebited):
-        found.append((STORED_VALUE, -e.amount_fen))
+    elif isinstance(e, MemberImported | StoredValueCredited | StoredValueDebited):
+        found.append((STORED_VALUE, _stored_fen(e)))
+    elif isinstance(e, MemberMerged):
+        found += _merged(e)
     summed: dict[int, int] = defaultdict(int)
     for lot_id, amount in found:
         summed[lot_id] += amount

@@ -18,6 +18,7 @@ import msgspec
 from eventsourcing.persistence import Tracking
 
 from ledger.domain.cards import CardRange, CardsDispatched, card_range
+from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEnrolled,
@@ -132,14 +133,14 @@ class MembersView(ChainZoneView):
         self,
         member_uuid: str,
         tracking: Tracking,
-        new: Lot | None = None,
+        new: Lot | list[Lot] | None = None,
         takes: list[LotTake] | None = None,
         sign: int = 1,
     ) -> None:
-        """A new lot, and/or points taken from (sign 1) or given back to (sign −1) lots. Both
+        """New lots, and/or points taken from (sign 1) or given back to (sign −1) lots. Both
         are additive upserts, so they commute (a batch may write them in any order)."""
         with self.transaction() as cursor:
-            if new is not None:
+            for lot in new if isinstance(new, list) else [new] if new else []:
                 cursor.write(
                     "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (member_uuid, lot_id) DO UPDATE SET "
@@ -147,9 +148,9 @@ class MembersView(ChainZoneView):
                     "remaining = {lots}.remaining + excluded.remaining",
                     (
                         member_uuid,
-                        new.lot_id,
-                        utc_text(new.expires_at) if new.expires_at else None,
-                        new.remaining,
+                        lot.lot_id,
+                        utc_text(lot.expires_at) if lot.expires_at else None,
+                        lot.remaining,
                     ),
                 )
             for take in takes or []:
@@ -159,6 +160,15 @@ class MembersView(ChainZoneView):
                     "remaining = {lots}.remaining + excluded.remaining",
                     (member_uuid, take.lot_id, -sign * take.points),
                 )
+            cursor.track(tracking)
+
+    def card_replaced(self, event: CardReplaced, tracking: Tracking) -> None:
+        """The account is listed under its new card (reminders name the card in the hand)."""
+        with self.transaction() as cursor:
+            cursor.write(
+                "UPDATE {directory} SET member_id = ? WHERE member_uuid = ?",
+                (event.new_member_id, str(event.originator_id)),
+            )
             cursor.track(tracking)
 
     def _ranges(self, cursor: Cursor) -> list[CardRange]:
@@ -329,3 +339,16 @@ class MembersProjection(ViewProjection[MembersView]):
     @handles(PointsExpired)
     def _on_pointsexpired(self, e: PointsExpired, tracking: Tracking) -> None:
         self.view.lots(str(e.originator_id), tracking, takes=[LotTake(e.lot_id, e.points)])
+
+    @handles(CardReplaced)
+    def _on_cardreplaced(self, e: CardReplaced, tracking: Tracking) -> None:
+        self.view.card_replaced(e, tracking)
+
+    @handles(MemberMerged)
+    def _on_membermerged(self, e: MemberMerged, tracking: Tracking) -> None:
+        member_uuid = str(e.originator_id)
+        if e.direction == "out":
+            takes = [LotTake(m.from_lot_id, m.lot.remaining) for m in e.lots]
+            self.view.lots(member_uuid, tracking, takes=takes)
+        else:
+            self.view.lots(member_uuid, tracking, new=[m.lot for m in e.lots])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from ledger.domain.errors import InvalidInput
 from ledger.domain.settlement import check_period, next_period
 from projections import liability
 from projections.analytics_report import AnalyticsReport
+from projections.daily import DailyProjection, DailyReport, DailyView
 from projections.history import BalanceStep, HistoryEntry, HistoryQuery
 from projections.liability import NewLot, VersionValue
 from projections.members import CardStock, ExpiringMember
@@ -133,6 +134,17 @@ class Queries:
         )
         next_cursor = items[-1].seq if len(items) == f.limit else None
         return HistoryPage(items=items, next_cursor=next_cursor)
+
+    def daily(self, store_id: str, day: str) -> DailyReport:
+        """A registered store's day (chain time) for reconciliation with its till."""
+        try:
+            date.fromisoformat(day)
+        except ValueError as e:
+            raise InvalidInput(f"{day!r} is not a day", field="date") from e
+        self.ledger.access.require_store(store_id)
+        view = self.projections.views[DailyProjection.name]
+        assert isinstance(view, DailyView)  # noqa: S101 - narrowing for the type checker
+        return view.report(store_id, day)
 
     def settlement(self, period: str) -> SettlementReport:
         return self.projections.settlement.report(check_period(period))
@@ -266,6 +278,49 @@ class Queries:
         return self.projections.members.card_stock(
             store_id, check_period(period) if period else None
         )
+
+
+DAILY_COLUMNS = (
+    "store_id",
+    "date",
+    "sales_count",
+    "sales_amount_fen",
+    "points_earned",
+    "refunds_count",
+    "refunds_amount_fen",
+    "points_reversed",
+    "redemptions_count",
+    "redeemed_points",
+    "redemption_cost_fen",
+    "conversions_count",
+    "converted_points",
+    "credited_fen",
+    "stored_value_paid_fen",
+    "stored_value_refunded_fen",
+    "receipts",
+)
+
+
+def daily_csv(report: DailyReport) -> str:
+    """The store's day as CSV: a header and one line of figures, the receipts `;`-separated
+    in the last cell (a byte order mark first, as every CSV of the ledger)."""
+    out = io.StringIO()
+    out.write(BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(DAILY_COLUMNS)
+    r = report
+    cells: list[object] = [
+        r.store_id,
+        r.date,
+        *msgspec.structs.astuple(r.sales),
+        *msgspec.structs.astuple(r.refunds),
+        *msgspec.structs.astuple(r.redemptions),
+        *msgspec.structs.astuple(r.conversions),
+        *msgspec.structs.astuple(r.stored_value),
+        ";".join(r.receipts),
+    ]
+    writer.writerow([csv_cell(cell) for cell in cells])
+    return out.getvalue()
 
 
 def csv_cell(value: object) -> str | int:

@@ -40,6 +40,7 @@ from projections.analytics import (
     PostgresAnalyticsView,
     SQLiteAnalyticsView,
 )
+from projections.daily import DailyProjection, PostgresDailyView, SQLiteDailyView
 from projections.history import (
     HistoryProjection,
     HistoryView,
@@ -80,6 +81,7 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[SqlView], type[SqlView]
     ),
     MembersProjection.name: (MembersProjection, PostgresMembersView, SQLiteMembersView),
     AnalyticsProjection.name: (AnalyticsProjection, PostgresAnalyticsView, SQLiteAnalyticsView),
+    DailyProjection.name: (DailyProjection, PostgresDailyView, SQLiteDailyView),
 }
 RESTART_SECONDS = 2.0  # a runner stopped by an outage is restarted after this
 SUPERVISE_SECONDS = 0.5

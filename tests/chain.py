@@ -60,8 +60,12 @@ class Chain:
             201,
         )
 
-    def key(self, role: str, store_id: str | None = None) -> dict[str, str]:
-        body: dict[str, Any] = {"role": role} | ({"store_id": store_id} if store_id else {})
+    def key(
+        self, role: str, store_id: str | None = None, holder: str | None = None
+    ) -> dict[str, str]:
+        name = holder or (f"till {store_id}" if store_id else f"{role} desk")
+        body: dict[str, Any] = {"role": role, "holder": name}
+        body |= {"store_id": store_id} if store_id else {}
         response = self.client.post("/v1/admin/api-keys", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
         return {"Authorization": f"Bearer {response.json()['key']}"}

@@ -18,6 +18,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from api.console.finance import FinancePage
+from api.console.identity import IdentityForms
 from api.console.members import MembersPage
 from api.console.operations import OperationsPage
 from api.console.render import STATIC, add_security_headers, page, template_config
@@ -52,7 +53,7 @@ def console_routes(settings: Settings) -> list[Router]:
     zone = ZoneInfo(settings.timezone)
     pages = Router(
         path="/",
-        route_handlers=[SignInController, MembersPage, FinancePage, OperationsPage],
+        route_handlers=[SignInController, MembersPage, IdentityForms, FinancePage, OperationsPage],
         middleware=[DefineMiddleware(ConsoleSession, secret=session_secret(settings.master_key))],
         dependencies={
             "viewer": Provide(provide_viewer),

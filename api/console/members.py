@@ -23,8 +23,9 @@ from api.console.charts import balance_line
 from api.console.render import page
 from api.console.session import Viewer, check_csrf, set_flash
 from api.validation import Count
-from ledger.domain.commands import AdjustPoints, CardNumber
-from ledger.domain.errors import LedgerError, MemberNotFound
+from ledger.domain.commands import AdjustPoints, CardNumber, Phone
+from ledger.domain.errors import LedgerError, MemberMergedError, MemberNotFound
+from ledger.services.identity import IdentityService
 from ledger.services.members import MembersService
 from ledger.services.storedvalue import StoredValueService
 from projections.queries import HistoryFilter, Queries
@@ -84,14 +85,21 @@ class MembersPage(Controller):
         request: Request[Any, Any, Any],
         viewer: NamedDependency[Viewer],
         members: NamedDependency[MembersService],
+        identity: NamedDependency[IdentityService],
         queries: NamedDependency[Queries],
         now: NamedDependency[datetime],
         zone: NamedDependency[ZoneInfo],
         card: FromQuery[str | None] = None,
+        phone: FromQuery[str | None] = None,
         as_of: FromQuery[date | None] = None,
         cursor: FromQuery[Count | None] = None,
     ) -> Template:
         viewer.require("members")
+        if phone and not card:
+            listed = self._by_phone(request, viewer, identity, phone.strip(), now)
+            if isinstance(listed, Template):
+                return listed
+            card = listed
         found = _card(card)
         if card and found is None:
             return page(request, viewer, "members.html", status=422, card=card, error="bad_card")
@@ -103,7 +111,37 @@ class MembersPage(Controller):
             )
         except MemberNotFound:
             return page(request, viewer, "members.html", status=404, card=found, error="not_found")
+        except MemberMergedError as e:
+            return page(
+                request,
+                viewer,
+                "members.html",
+                card=found,
+                error="merged",
+                into=e.current_member_id,
+            )
         return page(request, viewer, "members.html", card=found, error=None, **context)
+
+    @staticmethod
+    def _by_phone(
+        request: Request[Any, Any, Any],
+        viewer: Viewer,
+        identity: IdentityService,
+        phone: str,
+        now: datetime,
+    ) -> Template | str:
+        """The members a phone number finds: the card of the only one (shown at once), or the
+        page listing them (or saying none)."""
+        try:
+            number = msgspec.convert(phone, Phone)
+        except msgspec.ValidationError:
+            return page(request, viewer, "members.html", status=422, card=None, error="bad_phone")
+        found = identity.by_phone(number, now).items
+        if len(found) == 1:
+            return found[0].member_id
+        return page(
+            request, viewer, "members.html", card=None, error=None, phone=number, found=found
+        )
 
     @post("/{card:str}/adjustments", operation_id="consoleAdjust", status_code=303)
     async def adjust(

@@ -83,6 +83,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "balance_after": ("变动后余额", "Balance after"),
     "rule_version": ("规则版本", "Rule set"),
     "operator": ("操作员", "Operator"),
+    "cashier": ("收银员", "Cashier"),
     "explanation": ("说明", "Explanation"),
     "breakdown": ("计算明细", "How it was computed"),
     "line_no": ("行", "Line"),
@@ -123,6 +124,40 @@ _LABELS: dict[str, tuple[str, str]] = {
         "That adjustment was already recorded ({number}); nothing was posted twice.",
     ),
     "failed": ("未完成：{detail}", "Not done: {detail}"),
+    "phone": ("手机号", "Phone"),
+    "find_by_phone": ("按手机号查询", "Find by phone"),
+    "found_by_phone": ("手机号 {phone} 对应的会员：", "Members with phone {phone}:"),
+    "no_phone_match": ("没有会员使用手机号 {phone}。", "No member has phone {phone}."),
+    "bad_phone": ("手机号格式不正确。", "That is not a phone number."),
+    "replaced_notice": (
+        "卡 {card} 已挂失补卡，账户现在使用卡 {new}。",
+        "Card {card} was replaced; the account reads under card {new} now.",
+    ),
+    "merged_notice": (
+        "卡 {card} 是已合并的重复会员，账户在卡 {into}。",
+        "Card {card} was a duplicate merged into card {into}.",
+    ),
+    "replace_card": ("挂失补卡", "Replace a lost card"),
+    "new_card": ("新卡号", "New card number"),
+    "store_id": ("办理门店", "Store"),
+    "merge": ("合并重复会员", "Merge a duplicate"),
+    "duplicate_card": ("重复会员卡号（并入本卡）", "Duplicate's card (moves into this one)"),
+    "card_replaced": (
+        "卡 {old} 已换为新卡 {new}，余额、积分批次、等级与明细随卡转移。",
+        "Card {old} is replaced by card {new}: balance, lots, tier and history go with it.",
+    ),
+    "replace_replayed": (
+        "卡 {old} 已换为 {new}（此前已办理，未重复操作）。",
+        "Card {old} was already replaced by {new}; nothing was done twice.",
+    ),
+    "merged": (
+        "已将卡 {dup} 并入：{points} 积分（{lots} 个批次，各自保留有效期）。",
+        "Card {dup} merged in: {points} points in {lots} lots, each keeping its expiry.",
+    ),
+    "merge_replayed": (
+        "卡 {dup} 此前已并入本卡，未重复操作。",
+        "Card {dup} was already merged into this one; nothing was done twice.",
+    ),
     # finance
     "settlement": ("门店积分结算（加盟店与直营店）", "Store settlement (franchise and direct)"),
     "settlement_note": (

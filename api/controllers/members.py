@@ -14,11 +14,19 @@ from api.validation import Count, EventType, Instant
 from ledger.domain.adjustment import AdjustmentReceipt
 from ledger.domain.apikey import Principal
 from ledger.domain.bonus import BonusReceipt
-from ledger.domain.commands import AdjustPoints, CardNumber, EnrolMember, GrantBonus, Identifier
+from ledger.domain.commands import (
+    AdjustPoints,
+    CardNumber,
+    EnrolMember,
+    GrantBonus,
+    Identifier,
+    Phone,
+)
 from ledger.domain.memberview import MemberView
 from ledger.domain.privacy import EraseMember, ErasureReceipt, MemberExport
 from ledger.policies.asof import MemberAsOf
 from ledger.services.bonuses import BonusesService
+from ledger.services.identity import FoundMembers, IdentityService
 from ledger.services.members import MembersService
 from ledger.services.personal import PersonalDataService
 from ledger.services.storedvalue import StoredValueService
@@ -40,6 +48,17 @@ class MembersController(Controller):
         require_store(principal, data.store_id)
         view, created = members.enrol(data, principal.key_id, now)
         return Response(view, status_code=201 if created else 200)
+
+    @get("/", operation_id="findMembers", guards=[roles("pos", "service")], sync_to_thread=True)
+    def find(
+        self,
+        phone: FromQuery[Phone],
+        identity: NamedDependency[IdentityService],
+        now: NamedDependency[datetime],
+    ) -> FoundMembers:
+        """Members by phone number (digits only; a leading 86 or 0086 is dropped), through the
+        identity index's keyed hash: an erased member is never found."""
+        return identity.by_phone(phone, now)
 
     @get(
         "/{member_id:str}",

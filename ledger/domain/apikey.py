@@ -1,7 +1,8 @@
 """API keys as configuration: only a hash of each key is stored; the key is shown once.
 
 A key can be revoked, or rotated (a new key with the same role and store, the old one revoked in
-the same transaction). Every event a key's call records names the key's id as its operator.
+the same transaction). Every event a key's call records names the key's id as its operator;
+the key's `holder` (a till, a person) is what the history shows beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ApiKeyIssued(DomainEvent, frozen=True, kw_only=True):
     key_hash: str
     operator: str
     replaces: str | None = None  # the key id this one rotated
+    holder: str | None = None  # who holds it (a till, a person); keys issued before: none
 
 
 class ApiKeyRevoked(DomainEvent, frozen=True, kw_only=True):
@@ -40,6 +42,7 @@ class ApiKey(Aggregate, kw_only=True):
     reason: str | None = None
     replaces: str | None = None
     replaced_by: str | None = None
+    holder: str | None = None
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +51,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str
     role: Role
     store_id: str | None
+    holder: str | None = None
 
 
 class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +60,7 @@ class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     store_id: str | None
     replaces: str | None = None
+    holder: str | None = None
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +77,7 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None
     replaces: str | None
     replaced_by: str | None
+    holder: str | None = None
 
 
 def evolve(state: ApiKey | None, event: DomainEvent) -> ApiKey:
@@ -82,6 +88,7 @@ def evolve(state: ApiKey | None, event: DomainEvent) -> ApiKey:
             store_id=event.store_id,
             operator=event.operator,
             replaces=event.replaces,
+            holder=event.holder,
         )
     if isinstance(event, ApiKeyRevoked) and state is not None:
         state.revoked = True
@@ -98,7 +105,13 @@ def new_key() -> str:
 
 
 def issue(
-    key: str, role: Role, store_id: str | None, operator: str, replaces: str | None = None
+    key: str,
+    role: Role,
+    store_id: str | None,
+    operator: str,
+    *,
+    replaces: str | None = None,
+    holder: str | None = None,
 ) -> ApiKeyIssued:
     key_hash = hash_api_key(key)
     return ApiKeyIssued(
@@ -109,6 +122,7 @@ def issue(
         key_hash=key_hash,
         operator=operator,
         replaces=replaces,
+        holder=holder,
     )
 
 
@@ -130,7 +144,9 @@ def revoke(
 def principal(state: ApiKey) -> Principal | None:
     if state.revoked:
         return None
-    return Principal(key_id=str(state.id), role=state.role, store_id=state.store_id)
+    return Principal(
+        key_id=str(state.id), role=state.role, store_id=state.store_id, holder=state.holder
+    )
 
 
 def info(state: ApiKey) -> KeyInfo:
@@ -146,4 +162,5 @@ def info(state: ApiKey) -> KeyInfo:
         reason=state.reason,
         replaces=state.replaces,
         replaced_by=state.replaced_by,
+        holder=state.holder,
     )

@@ -175,6 +175,28 @@ class BonusAlreadyGranted(Conflict):
     title = "This bonus was already granted for this member"
 
 
+class CardReplacedError(Conflict):
+    """A write addressed to a card that was replaced (挂失补卡): use `current_member_id`."""
+
+    slug = "card-replaced"
+    title = "This card was replaced"
+
+    def __init__(self, detail: str, *, current_member_id: str, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.current_member_id = current_member_id
+
+
+class MemberMergedError(Conflict):
+    """A request addressed to a duplicate merged into another card: `current_member_id`."""
+
+    slug = "member-merged"
+    title = "This member was merged into another"
+
+    def __init__(self, detail: str, *, current_member_id: str, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.current_member_id = current_member_id
+
+
 class Unavailable(LedgerError):
     """The store is unreachable or contended beyond the retry budget; try again later."""
 

@@ -1,15 +1,13 @@
 """The member aggregate: its events, its state, and `evolve`, the only code that changes state.
 
-State is what the POS needs at the till: lots (with expiry and return-window lock), debt from
-refunds of spent points, stored value, tier (and its changes, by business time) and the spend
-that counts towards it.
+State is what the POS needs at the till: lots (with expiry and return-window lock), debt, stored
+value, tier (and its changes, by business time), the spend that counts towards it, and the
+cards that read it (a replacement card's id holds only a `CardAliased` pointing at it).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -34,9 +32,8 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
     store_id: str
     occurred_at: datetime
     tier: str | None
-    # Before the identity index (issue 14) the birthday's 'MM-DD' and the ID number's keyed
-    # hash were written here; they still decode, and new enrolments write None (the index
-    # beside the log keeps them, so that erasure can delete them). Old logs still hold them.
+    # Before the identity index (issue 14) the birthday's 'MM-DD' and the ID number's keyed hash
+    # were written here; they still decode; new enrolments write None (the index keeps them).
     birthday: str | None
     sealed: Ciphertext | None  # name, phone, ID number, birthday under the member's key
     id_hash: str | None  # ignored by new code
@@ -45,8 +42,7 @@ class MemberEnrolled(MemberEvent, frozen=True, kw_only=True):
 
 
 class MemberErased(MemberEvent, frozen=True, kw_only=True):
-    """The member's key was destroyed: their sealed personal data can never be read again.
-    Points, lots and tier are untouched; the card goes on working."""
+    """The member's key was destroyed (personal data unreadable); points and card go on."""
 
     occurred_at: datetime
     reason: str
@@ -63,6 +59,7 @@ class PointsAccrued(MemberEvent, frozen=True, kw_only=True):
     lot: Lot | None  # what remains after the debt, as a new lot
     valuation: Valuation
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsReversed(MemberEvent, frozen=True, kw_only=True):
@@ -80,6 +77,7 @@ class PointsReversed(MemberEvent, frozen=True, kw_only=True):
     spend_fen: int  # leaves tier spend as of the sale's occurred_at
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
     # From contract version 2: which lines, at which multipliers, and the cumulative sum.
     lines: list[RefundedLine] = msgspec.field(default_factory=list)
     receipt_multiplier: Decimal | None = None
@@ -100,6 +98,7 @@ class PointsHeld(MemberEvent, frozen=True, kw_only=True):
     expires_at: datetime  # held_at + hold_minutes
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsRedeemed(MemberEvent, frozen=True, kw_only=True):
@@ -116,6 +115,7 @@ class PointsRedeemed(MemberEvent, frozen=True, kw_only=True):
     captured_hold: bool
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class RedemptionVoided(MemberEvent, frozen=True, kw_only=True):
@@ -144,6 +144,7 @@ class PointsConverted(MemberEvent, frozen=True, kw_only=True):
     credited_fen: int
     rule_version: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class StoredValueCredited(MemberEvent, frozen=True, kw_only=True):
@@ -154,6 +155,7 @@ class StoredValueCredited(MemberEvent, frozen=True, kw_only=True):
     reason: Literal["conversion", "refund"]
     payment_no: str | None = None
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class StoredValueDebited(MemberEvent, frozen=True, kw_only=True):
@@ -162,6 +164,7 @@ class StoredValueDebited(MemberEvent, frozen=True, kw_only=True):
     occurred_at: datetime
     amount_fen: int
     operator: str
+    cashier: str | None = None  # contract version 2: who rang it up
 
 
 class PointsExpired(MemberEvent, frozen=True, kw_only=True):
@@ -206,6 +209,22 @@ class BonusGranted(MemberEvent, frozen=True, kw_only=True):
     operator: str
 
 
+class CardAliased(DomainEvent, frozen=True, kw_only=True):
+    """A replacement card's first event (SPEC 2.8): it reads the account (no history of its own)."""
+
+    member_id: str  # the new card
+    account_id: UUID
+    store_id: str
+    occurred_at: datetime
+
+
+class AccountEvent(MemberEvent, frozen=True, kw_only=True):
+    """Base of the events that move an account between cards (`ledger.domain.identity`)."""
+
+    def applied_to(self, state: Member | None) -> Member:
+        raise NotImplementedError
+
+
 class TierChanged(MemberEvent, frozen=True, kw_only=True):
     occurred_at: datetime
     from_tier: str | None
@@ -241,6 +260,9 @@ class Member(Aggregate, kw_only=True):
     holds: dict[str, Hold] = msgspec.field(default_factory=dict)  # by redemption id
     erased: bool = False  # personal data crypto-shredded
     tier_marks: list[TierMark] = msgspec.field(default_factory=list)  # tier changes, as recorded
+    replaced_cards: dict[str, str] = msgspec.field(default_factory=dict)  # old card -> new
+    alias_of: UUID | None = None  # a replacement card's id: the account it reads
+    merged_into: str | None = None  # a duplicate merged into this card (SPEC 2.8)
 
     def lot(self, lot_id: int) -> Lot:
         for lot in self.lots:
@@ -257,17 +279,18 @@ class Balance(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def evolve(state: Member | None, event: DomainEvent) -> Member:
-    if isinstance(event, MemberEnrolled):
-        invariant(state is None, "a member is enrolled once")
+    if isinstance(event, MemberEnrolled | CardAliased):  # a card's first event
+        invariant(state is None, "a member is enrolled (or a card aliased) once")
         return Member(
             **born(event),
             member_id=event.member_id,
             store_id=event.store_id,
             enrolled_at=event.occurred_at,
-            tier=event.tier,
-            birthday=event.birthday,
+            tier=getattr(event, "tier", None),
+            birthday=getattr(event, "birthday", None),
+            alias_of=getattr(event, "account_id", None),
         )
-    if isinstance(event, OpeningEvent):
+    if isinstance(event, OpeningEvent | AccountEvent):
         return event.applied_to(state)
     if state is None:
         raise InvariantViolation(f"{type(event).__name__} before MemberEnrolled")
@@ -350,11 +373,9 @@ def available(member: Member, at: datetime, now: datetime) -> int:
 
 
 def balance(member: Member, now: datetime) -> Balance:
-    """Spendable points (lots past their return window, minus debt), pending points, stored value.
-
-    Due lots the expiry run has not reached still count: points leave only through
-    PointsExpired events, so every balance shown is explained by events (SPEC 2.5).
-    """
+    """Spendable points (lots past their return window, less debt), pending points, stored
+    value. Due lots not yet expired by a run still count: points leave only through
+    PointsExpired events, so every balance shown is explained by events (SPEC 2.5)."""
     pending = sum(lot.remaining for lot in member.lots if lot.available_at > now)
     shown = sum(lot.remaining for lot in member.lots if lot.available_at <= now)
     return Balance(
@@ -373,8 +394,3 @@ def after(member: Member, events: list[DomainEvent]) -> Member:
             state = evolve(state, event)
             state.version = event.originator_version
     return state
-
-
-def next_versions(member: Member) -> Iterator[int]:
-    """The versions of the member's next events, in order."""
-    return itertools.count(member.version + 1)

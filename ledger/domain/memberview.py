@@ -34,6 +34,7 @@ class MemberView(msgspec.Struct, frozen=True, kw_only=True):
     next_tier: NextTier | None
     expiring: list[ExpiringPoints]
     personal_data_erased: bool = False
+    replaced_by: str | None = None  # read under a replaced card: the card the account has now
 
 
 def expiring(member: Member, now: datetime, zone: ZoneInfo | None = None) -> list[ExpiringPoints]:

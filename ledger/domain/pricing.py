@@ -35,6 +35,7 @@ class _StoredRequest(
     occurred_at: datetime
     points: int | None = None
     hold: bool = False
+    cashier: str | None = None  # contract version 2
 
 
 class StoredCashOffset(_StoredRequest, frozen=True, kw_only=True, tag="cash_offset"):

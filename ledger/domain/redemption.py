@@ -185,6 +185,7 @@ def _points_event(
         "points": priced.points,
         "rule_version": version.version,
         "operator": operator,
+        "cashier": cmd.cashier,
     }
     if cmd.hold:
         expires = now + timedelta(minutes=hold_minutes(version))

@@ -91,6 +91,7 @@ def _reversal(
         spend_fen=spend,
         rule_version=sale.valuation.rule_version,
         operator=operator,
+        cashier=cmd.cashier,
         lines=refunded_lines(sale.valuation, amounts),
         receipt_multiplier=sale.valuation.receipt_multiplier,
         worth_points=worth,

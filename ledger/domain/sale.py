@@ -149,8 +149,11 @@ def check_lines(lines: list[SaleLine]) -> None:
 
 def fingerprint_form(cmd: PostSale) -> msgspec.Raw:
     """The sale as its fingerprint reads it: lines without insurance as contract version 1
-    encoded them (no `insured_fen`), so a POS retry across the upgrade is the same request."""
+    encoded them (no `insured_fen`, no `cashier` when none is named), so a POS retry across the
+    upgrade is the same request."""
     body = msgspec.to_builtins(cmd)
+    if body.get("cashier") is None:
+        body.pop("cashier", None)
     for line in body["lines"]:
         if line.get("insured_fen") == 0:
             del line["insured_fen"]
@@ -217,6 +220,7 @@ def _accrual(
         lot=lot,
         valuation=valuation,
         operator=operator,
+        cashier=cmd.cashier,
     )
 
 

@@ -86,6 +86,7 @@ def convert(
         credited_fen=credited,
         rule_version=version.version,
         operator=operator,
+        cashier=cmd.cashier,
     )
     credit = StoredValueCredited(
         originator_id=member.id,
@@ -96,6 +97,7 @@ def convert(
         amount_fen=credited,
         reason="conversion",
         operator=operator,
+        cashier=cmd.cashier,
     )
     events: list[DomainEvent] = [converted, credit]
     state = after(member, events)
@@ -127,6 +129,7 @@ def pay(
         occurred_at=cmd.occurred_at,
         amount_fen=cmd.amount_fen,
         operator=operator,
+        cashier=cmd.cashier,
     )
     state = after(member, [event])
     return [event], StoredValueReceipt(
@@ -165,6 +168,7 @@ def refund_payment(
         reason="refund",
         payment_no=cmd.payment_no,
         operator=operator,
+        cashier=cmd.cashier,
     )
     state = after(member, [event])
     return [event], StoredValueReceipt(

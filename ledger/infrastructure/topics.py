@@ -18,6 +18,7 @@ from ledger.domain import (
     apikey,
     cards,
     enrolment,
+    identity,
     member,
     model,
     nonmember,
@@ -48,6 +49,9 @@ STORED: dict[str, type] = {
     "ledger.member:PointsAdjusted": member.PointsAdjusted,
     "ledger.member:TierChanged": member.TierChanged,
     "ledger.domain.member:BonusGranted": member.BonusGranted,  # contract version 2
+    "ledger.domain.member:CardAliased": member.CardAliased,  # contract version 2
+    "ledger.domain.identity:CardReplaced": identity.CardReplaced,  # contract version 2
+    "ledger.domain.identity:MemberMerged": identity.MemberMerged,  # contract version 2
     "ledger.domain.opening:MemberImported": opening.MemberImported,  # contract version 2
     "ledger.domain.opening:OpeningLotImported": opening.OpeningLotImported,
     "ledger.sale:SaleRecorded": sale.SaleRecorded,

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import msgspec
 
+from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
     MemberEnrolled,
@@ -140,6 +141,33 @@ class _Fold:
             self.stored_value -= e.amount_fen
         elif isinstance(e, TierChanged) and (self.tier_at is None or e.occurred_at >= self.tier_at):
             self.tier, self.tier_at = e.to_tier, e.occurred_at
+        elif isinstance(e, CardReplaced | MemberMerged):
+            self.account(e)
+
+    def account(self, e: CardReplaced | MemberMerged) -> None:
+        """A card replaced (the account reads under the new one) or a merge's moves."""
+        if isinstance(e, CardReplaced):
+            self.member_id = e.new_member_id
+            return
+        sign = -1 if e.direction == "out" else 1
+        self.debt += sign * e.debt_points
+        self.stored_value += sign * e.stored_value_fen
+        for moved in e.lots:
+            if e.direction == "out":
+                self.take([LotTake(moved.from_lot_id, moved.lot.remaining)], +1)
+            else:
+                lot = moved.lot
+                self.lots[lot.lot_id] = LotThen(
+                    lot_id=lot.lot_id,
+                    reference=lot.reference,
+                    earned_at=lot.earned_at,
+                    available_at=lot.available_at,
+                    expires_at=lot.expires_at,
+                    points=lot.points,
+                    remaining=lot.remaining,
+                )
+        if e.direction == "in" and e.tier is not None and e.tier != self.tier:
+            self.tier, self.tier_at = e.tier, e.occurred_at
 
 
 def member_as_of(
@@ -149,6 +177,8 @@ def member_as_of(
     for event in events:
         if isinstance(event, MemberEnrolled | MemberImported):
             fold.member_id = event.member_id
+        if isinstance(event, CardReplaced):
+            fold.member_id = event.new_member_id
         if _counts(event, as_of, recorded_as_of):
             fold.apply(event)
     lots = sorted(fold.lots.values(), key=lambda lot: lot.lot_id)

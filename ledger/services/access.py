@@ -71,13 +71,19 @@ class AccessService:
             raise InvalidInput("a pos key must be bound to a store", field="store_id")
         if cmd.role != "pos" and cmd.store_id is not None:
             raise InvalidInput("only pos keys are bound to a store", field="store_id")
+        if cmd.holder is None:
+            raise InvalidInput("a new key names its holder (a till, a person)", field="holder")
         if cmd.store_id is not None:
             self.require_store(cmd.store_id)
         key = apikey.new_key()
-        event = apikey.issue(key, cmd.role, cmd.store_id, operator)
+        event = apikey.issue(key, cmd.role, cmd.store_id, operator, holder=cmd.holder)
         self.core.retrying(lambda: self.core.save(event))
         return IssuedKey(
-            key=key, key_id=str(event.originator_id), role=cmd.role, store_id=cmd.store_id
+            key=key,
+            key_id=str(event.originator_id),
+            role=cmd.role,
+            store_id=cmd.store_id,
+            holder=cmd.holder,
         )
 
     def _key(self, key_id: str) -> apikey.ApiKey:
@@ -112,7 +118,9 @@ class AccessService:
         def attempt() -> IssuedKey:
             state = self._key(key_id)
             key = apikey.new_key()
-            issued = apikey.issue(key, state.role, state.store_id, operator, replaces=key_id)
+            issued = apikey.issue(
+                key, state.role, state.store_id, operator, replaces=key_id, holder=state.holder
+            )
             revoked = apikey.revoke(
                 state, "rotated", operator, replaced_by=str(issued.originator_id)
             )
@@ -125,6 +133,7 @@ class AccessService:
                 role=state.role,
                 store_id=state.store_id,
                 replaces=key_id,
+                holder=state.holder,
             )
 
         issued = self.core.retrying(attempt)
@@ -141,7 +150,9 @@ class AccessService:
         """Register `LEDGER_ADMIN_KEY` as an admin key (once; later starts find it there)."""
         if self.authenticate(key) is None:
             with contextlib.suppress(IntegrityError):  # registered already (perhaps revoked)
-                self.core.save(apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY"))
+                self.core.save(
+                    apikey.issue(key, "admin", None, "LEDGER_ADMIN_KEY", holder="LEDGER_ADMIN_KEY")
+                )
 
     def authenticate(self, key: str) -> Principal | None:
         """The key's principal; a known key is re-read at most every KEYS_TTL seconds, an

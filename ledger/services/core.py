@@ -22,7 +22,7 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError, Recording
 
-from ledger.domain import ids
+from ledger.domain import identity, ids
 from ledger.domain.errors import InvalidInput, MemberNotFound, Unavailable, invariant
 from ledger.domain.member import Member, MemberEvent
 from ledger.domain.member import evolve as evolve_member
@@ -41,12 +41,19 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 
 RETRIES_MAX = 25
+MERGES_FOLLOWED_MAX = 16  # a duplicate merged into a member later merged itself, and so on
 SNAPSHOT_INTERVAL = 100  # a member snapshot at every 100th version
 CHAINS_KEPT = 20_000  # (aggregate, version) hashes kept between a command's read and its save
 CONSOLE_SESSIONS_KEPT = timedelta(hours=9)  # a console session lives 8 hours
 BIRTHDAYS_KEPT = 100_000  # members' birthdays kept in memory (a few MB)
 _canonical = msgspec.json.Encoder(order="deterministic")
 project_member = projector(evolve_member)
+
+
+def _without_cashier(encoded: bytes) -> bytes:
+    """`encoded` without a top-level `"cashier":null` (never inside a string: JSON escapes a
+    quote there, and no nested request struct has a cashier)."""
+    return encoded.replace(b',"cashier":null', b"", 1)
 
 
 class LedgerCore(Application[UUID]):
@@ -182,12 +189,30 @@ class LedgerCore(Application[UUID]):
         self._remember([(found.id, found.version, found.chain)])
         return found
 
-    def member(self, card: str) -> Member:
-        """The enrolled member of a card (MemberNotFound otherwise)."""
+    def account(self, card: str) -> Member:
+        """The account a card reads: its own member, or, for a replacement card, the account
+        its alias points at (MemberNotFound if the card is neither)."""
         member = self.get(ids.member_id(card), evolve_member)
         if member is None:
             raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
+        if member.alias_of is not None:
+            account = self.get(member.alias_of, evolve_member)
+            invariant(account is not None, "an alias points at an enrolled member")
+            return account  # type: ignore[return-value]
         return member
+
+    def member(self, card: str, *, old_card_ok: bool = False, follow_merge: bool = False) -> Member:
+        """The account a write addressed to `card` acts on: 409 `card-replaced` if the card was
+        replaced (unless `old_card_ok`: a refund or void of what the old card did), 409
+        `member-merged` if its member was merged (unless `follow_merge`: a refund of the
+        duplicate's sale acts on the account it went into)."""
+        account = self.account(card)
+        for _ in range(MERGES_FOLLOWED_MAX):
+            if not follow_merge or account.merged_into is None:
+                break
+            account = self.account(account.merged_into)
+        identity.check_writable(account, account.member_id if old_card_ok else card)
+        return account
 
     def birthday(self, member: Member) -> str | None:
         """The member's birthday ('MM-DD') as the birthday multiplier needs it: from the identity
@@ -208,8 +233,10 @@ class LedgerCore(Application[UUID]):
         return found
 
     def fingerprint(self, *parts: object) -> str:
-        """A request's identity: tells a retry from another request under the same number."""
-        return ids.fingerprint(b"|".join(_canonical.encode(p) for p in parts))
+        """A request's identity: tells a retry from another request under the same number. A
+        request naming no cashier reads as it did before requests could name one (a POS retry
+        across the upgrade is the same request)."""
+        return ids.fingerprint(b"|".join(_without_cashier(_canonical.encode(p)) for p in parts))
 
     def stored(self, *event_types: type[DomainEvent]) -> Iterator[DomainEvent]:
         """The log's events of these types, decoded, in log order."""

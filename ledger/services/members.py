@@ -74,6 +74,8 @@ class MembersService:
 
         def step(_: bool) -> Found[MemberView] | Decided[MemberView]:
             existing = self.core.get(ids.member_id(cmd.member_id), evolve_member)
+            if existing is not None and existing.alias_of is not None:
+                raise taken()  # a replacement card (SPEC 2.8)
             if existing is not None:
                 return Found(
                     self._recorded(existing, legacy, fingerprint), self.view(existing, now)
@@ -216,10 +218,15 @@ class MembersService:
     # -- reading ------------------------------------------------------------------------------
 
     def view(self, member: str | Member, now: datetime) -> MemberView:
-        """The member as the POS sees them at `now` (from their own events: always current)."""
-        state = self.core.member(member) if isinstance(member, str) else member
+        """The member as the POS sees them at `now` (from their own events: always current); a
+        replaced card reads the account, with `replaced_by` naming the card it reads under now;
+        a merged duplicate is 409 `member-merged`."""
+        state = self.core.member(member, old_card_ok=True) if isinstance(member, str) else member
         version = self.rules.at(now)
-        return member_view(state, version.rules if version else None, now)
+        view = member_view(state, version.rules if version else None, now)
+        if isinstance(member, str) and member != state.member_id:
+            view = msgspec.structs.replace(view, replaced_by=state.member_id)
+        return view
 
     def enrolment(self, member_uuid: UUID) -> MemberEnrolled | MemberImported:
         """The member's first event: its enrolment, or its import (SPEC 2.11)."""
@@ -231,18 +238,15 @@ class MembersService:
         return cast(MemberEnrolled | MemberImported, first)
 
     def key(self, card: str) -> UUID:
-        """The member aggregate's id of an enrolled card (MemberNotFound otherwise): asks the
-        store for the member's first event, without reading (and copying) the member."""
-        member_uuid = ids.member_id(card)
-        if not self.core.recorder.select_events(member_uuid, limit=1):
-            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
-        return member_uuid
+        """The id of the account a card reads (MemberNotFound otherwise); a replacement card's
+        is the account it points at."""
+        return self.core.account(card).id
 
     def events(self, card: str) -> list[MemberEvent]:
         """Every event of the member, in the order they were recorded. Recently asked-for
         members keep their decoded events in memory, read on from the last one kept (customer
         service asks about one member many times in a row; events never change)."""
-        member_uuid = ids.member_id(card)
+        member_uuid = self.key(card)
         with self._histories_lock:
             kept = self._histories.pop(member_uuid, [])
         newer = self.core.events.get(member_uuid, gt=kept[-1].originator_version if kept else None)

@@ -27,7 +27,7 @@ class PersonalDataService:
         self, card: str, principal: Principal, purpose: privacy.Purpose, now: datetime
     ) -> privacy.PersonalRecord:
         """The member's decrypted personal data; the read is recorded first."""
-        member = self.core.member(card)
+        member = self.core.account(card)
         sealed = self.members.enrolment(member.id).sealed
         if member.erased:
             return privacy.PersonalRecord(status="erased")
@@ -72,7 +72,7 @@ class PersonalDataService:
         index row (ID number, phone, birthday); a retry of an erasure cut short finishes it."""
 
         def attempt() -> tuple[privacy.ErasureReceipt, bool]:
-            member = self.core.member(card)
+            member = self.core.account(card)
             if member.erased:
                 done = next(e for e in self.members.events(card) if isinstance(e, MemberErased))
                 return _receipt(card, done), False

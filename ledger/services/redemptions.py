@@ -52,7 +52,7 @@ class RedemptionsService:
             found = self.find(store_id, redemption_no)
             if found.status == "redeemed":
                 return Found("", found.receipt)
-            member = self.core.member(found.member_id)
+            member = self.core.member(found.member_id, old_card_ok=True)
             return Decided(*redemption.capture(found, member, operator=operator, now=now))
 
         return once(self.core, "", step)
@@ -66,7 +66,7 @@ class RedemptionsService:
             found = self.find(store_id, redemption_no)
             if found.void_receipt is not None:
                 return Found("", found.void_receipt)
-            member = self.core.member(found.member_id)
+            member = self.core.member(found.member_id, old_card_ok=True)
             return Decided(*redemption.void(found, member, operator=operator, now=now))
 
         return once(self.core, "", step)

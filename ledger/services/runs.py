@@ -127,6 +127,10 @@ class RunsService:
             def attempt(member_uuid: UUID = member_uuid) -> str | None:
                 member = self.core.get(member_uuid, evolve_member)
                 invariant(member is not None, "an enrolled member exists")
+                if (
+                    member is not None and member.merged_into is not None
+                ):  # a duplicate's account lives on elsewhere
+                    return None
                 change, skip = tierreview.review(member, version, as_of, operator)  # type: ignore[arg-type]
                 if change is None:
                     return "skipped" if skip else None

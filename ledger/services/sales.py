@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from ledger.domain import ids, receipts
 from ledger.domain.commands import PostSale, RefundSale
-from ledger.domain.errors import SaleNotFound
+from ledger.domain.errors import LedgerError, SaleNotFound
+from ledger.domain.member import Member, after
+from ledger.domain.model import DomainEvent
 from ledger.domain.nonmember import (
     NonMemberRefundReceipt,
     NonMemberSale,
@@ -32,6 +37,7 @@ from ledger.services.rules import RulesService
 
 SaleAnswer = SaleReceipt | NonMemberSaleReceipt
 RefundAnswer = RefundReceipt | NonMemberRefundReceipt
+BatchOutcome = tuple[SaleAnswer, bool] | LedgerError
 
 
 class SalesService:
@@ -54,27 +60,83 @@ class SalesService:
             existing = self._record(sale_uuid) if retry else None
             if existing is not None:
                 return Found(existing.fingerprint, existing.receipt)
-            self.access.require_store(cmd.store_id)
-            if cmd.member_id is None:
-                event, answer = record_non_member_sale(
-                    cmd, fingerprint=fingerprint, operator=operator
-                )
-                return Decided([event], answer)
-            version = self.rules.in_force(cmd.occurred_at)
-            member = self.core.member(cmd.member_id)
-            events, receipt = record_sale(
-                cmd,
-                member,
-                version,
-                fingerprint=fingerprint,
-                operator=operator,
-                now=now,
-                birthday=self.core.birthday(member),
-            )
-            return Decided(events, receipt)
+            return self._decide(cmd, fingerprint, operator, now, {})
 
         what = f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r}"
         return once(self.core, fingerprint, step, reused(what, "receipt_no"))
+
+    def _decide(
+        self,
+        cmd: PostSale,
+        fingerprint: str,
+        operator: str,
+        now: datetime,
+        members: dict[UUID, Member],
+    ) -> Decided[SaleAnswer]:
+        """A new sale's events and receipt; `members` holds members as earlier sales of the same
+        batch leave them (and gets this one's member as it leaves it)."""
+        self.access.require_store(cmd.store_id)
+        if cmd.member_id is None:
+            event, answer = record_non_member_sale(cmd, fingerprint=fingerprint, operator=operator)
+            return Decided([event], answer)
+        version = self.rules.in_force(cmd.occurred_at)
+        member = self.core.member(cmd.member_id)
+        member = members.get(member.id, member)
+        events, receipt = record_sale(
+            cmd,
+            member,
+            version,
+            fingerprint=fingerprint,
+            operator=operator,
+            now=now,
+            birthday=self.core.birthday(member),
+        )
+        members[member.id] = after(member, events)
+        return Decided(events, receipt)
+
+    def post_batch(
+        self, cmds: Sequence[PostSale], operator: str, now: datetime
+    ) -> list[BatchOutcome]:
+        """Sales of one upload (an offline store's day), each answered as if posted alone, in
+        order; never all-or-nothing. All are decided first and the new ones saved in one
+        transaction; if that clashes (a receipt already recorded: a replay or a reused number,
+        or another request for one of the members), each is posted alone, in order."""
+        receipts = {(c.store_id, c.receipt_no) for c in cmds}
+        if len(receipts) == len(cmds):  # a receipt twice in one upload: its second is a replay
+            together = self._together(cmds, operator, now)
+            if together is not None:
+                return together
+        return [self._alone(cmd, operator, now) for cmd in cmds]
+
+    def _alone(self, cmd: PostSale, operator: str, now: datetime) -> BatchOutcome:
+        try:
+            return self.post(cmd, operator, now)
+        except LedgerError as e:
+            return e
+
+    def _together(
+        self, cmds: Sequence[PostSale], operator: str, now: datetime
+    ) -> list[BatchOutcome] | None:
+        members: dict[UUID, Member] = {}
+        events: list[DomainEvent] = []
+        outcomes: list[BatchOutcome] = []
+        for cmd in cmds:
+            try:
+                check_business_time(cmd.occurred_at, now)
+                check_lines(cmd.lines)
+                fingerprint = self.core.fingerprint(fingerprint_form(cmd))
+                decided = self._decide(cmd, fingerprint, operator, now, members)
+            except LedgerError as e:
+                outcomes.append(e)
+                continue
+            events += decided.events
+            outcomes.append((decided.receipt, True))
+        try:
+            if events:
+                self.core.save(*events)
+        except IntegrityError:
+            return None
+        return outcomes
 
     def refund(
         self, store_id: str, receipt_no: str, cmd: RefundSale, operator: str, now: datetime
@@ -95,7 +157,7 @@ class SalesService:
                 )
                 return Decided([event], answer)
             self.rules.in_force(cmd.occurred_at)
-            member = self.core.member(sale.member_id)
+            member = self.core.member(sale.member_id, old_card_ok=True, follow_merge=True)
             events, receipt = refund_sale(
                 sale, member, cmd, fingerprint=fingerprint, operator=operator, now=now
             )

@@ -122,7 +122,7 @@ class StoredValueService:
 
         def step(_: bool) -> Found[StoredValueReceipt] | Decided[StoredValueReceipt]:
             payment = self.core.get(payment_id, operation.evolve)
-            if payment is None or payment.member_id != card:
+            if payment is None or not self._same_account(payment.member_id, card):
                 raise PaymentNotFound(
                     f"member {card!r} made no payment {cmd.payment_no!r} at {cmd.store_id!r}",
                     field="payment_no",
@@ -130,7 +130,7 @@ class StoredValueService:
             done = payment.follow_ups.get(cmd.refund_no)
             if done is not None:
                 return Found(done.fingerprint, operation.decode(done.receipt, StoredValueReceipt))
-            member = self.core.member(card)
+            member = self.core.member(card, old_card_ok=True, follow_merge=True)
             events, receipt = refund_payment(payment, cmd, member, operator=operator, now=now)
             follow_up = FollowUpRecorded(
                 originator_id=payment.id,
@@ -164,3 +164,8 @@ class StoredValueService:
                 cmd, member, version, occurred_at=occurred_at, operator=operator, now=now
             ),
         )
+
+    def _same_account(self, paid_with: str, card: str) -> bool:
+        """Whether the card a payment was made with and `card` read one account (a payment made
+        before the card was replaced is refunded under the new card too)."""
+        return paid_with == card or self.core.account(paid_with).id == self.core.account(card).id

@@ -34,9 +34,11 @@ def handout(ledger: Ledger, plan: DemoPlan, result: DemoSummary) -> str:
     """Keys issued for the demo (the only time they are shown) and sample cards, as lines."""
     pos_store = store_ids(plan.stores)[0]
     issued = [
-        ledger.access.issue_key(IssueApiKey(role="service"), ADMIN),
-        ledger.access.issue_key(IssueApiKey(role="finance"), ADMIN),
-        ledger.access.issue_key(IssueApiKey(role="pos", store_id=pos_store), ADMIN),
+        ledger.access.issue_key(IssueApiKey(role="service", holder="demo service desk"), ADMIN),
+        ledger.access.issue_key(IssueApiKey(role="finance", holder="demo finance"), ADMIN),
+        ledger.access.issue_key(
+            IssueApiKey(role="pos", store_id=pos_store, holder=f"demo till {pos_store}"), ADMIN
+        ),
     ]
     lines = ["keys, shown once (the console takes the service and finance keys):"]
     lines += [

@@ -120,7 +120,10 @@ def demo_server(database_url: str, workdir: Path) -> Iterator[DemoServer]:
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         for role in ("service", "finance"):
             issued = httpx.post(
-                f"{server.url}/v1/admin/api-keys", json={"role": role}, headers=admin, timeout=10
+                f"{server.url}/v1/admin/api-keys",
+                json={"role": role, "holder": f"browser {role}"},
+                headers=admin,
+                timeout=10,
             )
             issued.raise_for_status()
             server.keys[role] = issued.json()["key"]

@@ -1,12 +1,14 @@
 """The console in headless Chromium on a served demo chain, on both stores: customer service
 signs in, finds a member and reads why an accrual earned what it did; finance downloads the
 settlement CSV and its totals are the API's, reads who pays whom, and closes last month after a
-confirmation step (a second submit, from another tab, closes nothing twice)."""
+confirmation step (a second submit, from another tab, closes nothing twice); customer service
+finds a member by phone, merges a duplicate and replaces a lost card through the forms."""
 
 from __future__ import annotations
 
 import csv
 import io
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -150,3 +152,54 @@ def test_finance_reads_who_pays_whom_and_closes_last_month_after_confirming_once
         replay = api.post(f"/v1/settlements/{period}/close")
     assert closed["closed"] and replay.status_code == 200
     assert replay.json()["closed_at"] == closed["closed_at"]
+
+
+def test_service_finds_by_phone_merges_a_duplicate_and_replaces_a_lost_card(
+    page: Page, demo: DemoServer
+) -> None:
+    """Two new members with their phones (and points from customer service): the duplicate is
+    found by phone, merged into the other through the form (a second submit from the page the
+    browser goes back to merges nothing twice), and the member's lost card is replaced."""
+    suffix = secrets.token_hex(3)
+    keep, duplicate, new = f"KEEP{suffix}", f"DUP{suffix}", f"NEW{suffix}"
+    phone = f"139{int(suffix, 16) % 10**8:08d}"
+    with demo.api("admin") as api:
+        store = api.get("/v1/members/000000000001").json()["store_id"]
+        for card, number in ((keep, None), (duplicate, phone)):
+            body = {"member_id": card, "store_id": store} | ({"phone": number} if number else {})
+            assert api.post("/v1/members", json=body).status_code == 201
+            credit = {
+                "adjustment_no": f"B-{card}",
+                "points": 50,
+                "reason": "opening",
+                "ticket": "T",
+            }
+            assert api.post(f"/v1/members/{card}/adjustments", json=credit).status_code == 201
+
+    sign_in(page, demo, "service")
+    page.fill("#phone-search input[name=phone]", f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}")
+    page.click("#phone-search button")
+    expect(page.locator("#member-id")).to_have_text(duplicate)
+
+    page.goto(f"{demo.url}/console/members?card={keep}")
+    merge = page.locator("#merge form")
+    merge.locator("input[name=from_member_id]").fill(duplicate)
+    merge.locator("input[name=reason]").fill("one person, two cards")
+    merge.locator("button").click()
+    expect(page.locator("#points")).to_have_text("100")
+    page.go_back()
+    page.locator("#merge form button").click()  # the same form again: acts once
+    expect(page.locator(".flash")).to_be_visible()
+    expect(page.locator("#points")).to_have_text("100")
+
+    replace = page.locator("#replace-card form")
+    replace.locator("input[name=new_member_id]").fill(new)
+    replace.locator("input[name=reason]").fill("lost at the station")
+    replace.locator("button").click()
+    expect(page.locator("#member-id")).to_have_text(new)
+    expect(page.locator("#points")).to_have_text("100")
+    page.goto(f"{demo.url}/console/members?card={keep}")
+    expect(page.locator("#replaced-notice")).to_contain_text(new)
+    with demo.api("service") as api:
+        assert api.get(f"/v1/members/{keep}").json()["replaced_by"] == new
+        assert api.get(f"/v1/members/{duplicate}").json()["type"] == "member-merged"

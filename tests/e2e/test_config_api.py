@@ -92,7 +92,9 @@ def test_a_bad_store_is_422(chain: Chain) -> None:
 def test_api_keys_are_shown_once_and_bound_to_a_known_store(chain: Chain) -> None:
     chain.standard()
     issued = chain.client.post(
-        "/v1/admin/api-keys", json={"role": "pos", "store_id": "S1"}, headers=ADMIN
+        "/v1/admin/api-keys",
+        json={"role": "pos", "store_id": "S1", "holder": "till 1"},
+        headers=ADMIN,
     )
     assert issued.status_code == 201
     key = issued.json()["key"]
@@ -103,18 +105,26 @@ def test_api_keys_are_shown_once_and_bound_to_a_known_store(chain: Chain) -> Non
         ).status_code
         == 200
     )
-    unbound = chain.client.post("/v1/admin/api-keys", json={"role": "pos"}, headers=ADMIN)
+    unbound = chain.client.post(
+        "/v1/admin/api-keys", json={"role": "pos", "holder": "till"}, headers=ADMIN
+    )
     assert unbound.status_code == 422
     assert unbound.json()["field"] == "store_id"
     unknown = chain.client.post(
-        "/v1/admin/api-keys", json={"role": "pos", "store_id": "S99"}, headers=ADMIN
+        "/v1/admin/api-keys",
+        json={"role": "pos", "store_id": "S99", "holder": "till"},
+        headers=ADMIN,
     )
     assert unknown.status_code == 404
-    bad_role = chain.client.post("/v1/admin/api-keys", json={"role": "root"}, headers=ADMIN)
+    bad_role = chain.client.post(
+        "/v1/admin/api-keys", json={"role": "root", "holder": "x"}, headers=ADMIN
+    )
     assert bad_role.status_code == 422
     service = chain.key("service")
     assert (
-        chain.client.post("/v1/admin/api-keys", json={"role": "admin"}, headers=service).status_code
+        chain.client.post(
+            "/v1/admin/api-keys", json={"role": "admin", "holder": "x"}, headers=service
+        ).status_code
         == 403
     )
 
@@ -132,6 +142,7 @@ def test_health_metrics_and_schema_need_no_key(chain: Chain) -> None:
         "settlement",
         "members",
         "analytics",
+        "daily",
     }
     assert chain.client.get("/health/ready").json()["status"] == "ok"
     assert chain.client.get("/health/live").json()["status"] == "live"

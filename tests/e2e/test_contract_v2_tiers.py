@@ -142,7 +142,7 @@ def test_the_scheduler_runs_the_year_end_review_as_of_1_january(settings: Settin
         )
         newest = history.json()["items"][0]
         assert newest["occurred_at"] == "2026-01-01T00:00:00+08:00"
-        assert newest["operator"] == "scheduler:expire-daily"
+        assert newest["operator"]["key_id"] == "scheduler:expire-daily"
 
 
 def test_the_daily_scheduler_is_on_by_default_in_production() -> None:

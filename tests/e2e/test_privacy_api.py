@@ -142,7 +142,9 @@ def test_erasure_shreds_personal_data_and_keeps_the_points(
 def test_api_keys_rotate_and_revoke(chain: Chain, client: TestClient[Any]) -> None:
     chain.standard()
     issued = client.post(
-        "/v1/admin/api-keys", json={"role": "pos", "store_id": "S1"}, headers=ADMIN
+        "/v1/admin/api-keys",
+        json={"role": "pos", "store_id": "S1", "holder": "till 1"},
+        headers=ADMIN,
     )
     old = issued.json()
     old_auth = {"Authorization": f"Bearer {old['key']}"}
@@ -188,7 +190,8 @@ def test_api_keys_rotate_and_revoke(chain: Chain, client: TestClient[Any]) -> No
 
     caught_up(client)
     entry = client.get("/v1/members/M1/history", headers=chain.service()).json()["items"][0]
-    assert entry["operator"] == new["key_id"]  # the key's identity is on the event
+    assert entry["operator"]["key_id"] == new["key_id"]  # the key's identity is on the event
+    assert entry["operator"]["holder"] == "till 1"  # a rotation keeps the holder
 
 
 def test_production_needs_a_master_key(tmp_path: Any) -> None:

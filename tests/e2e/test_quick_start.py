@@ -136,6 +136,7 @@ def test_the_readme_quick_start_runs_as_written(database_url: str, tmp_path: Pat
         assert member["points"] == earned - reversed_ - 100
         for kind in ("PointsRedeemed", "PointsReversed", "PointsAccrued", "MemberEnrolled"):
             assert f"{kind} " in out
+        assert "(by S1 till 1, cashier 张丽)" in out  # the key's holder and the sale's cashier
         issued = earned - reversed_
         assert f"S1 (franchise): {issued} points issued, fee {issued * 3} fen, " in out
         assert f"the store pays HQ {issued * 3 - 200} fen" in out

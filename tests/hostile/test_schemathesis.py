@@ -72,6 +72,7 @@ PATH_VALUES = {
     "redemption_no": "X1",
     "key_id": "k1",
     "period": "2026-01",
+    "date": "2026-01-15",
 }
 
 

@@ -57,7 +57,7 @@ def test_demo_rebuild_verify_export_import(
     _use(monkeypatch, database_url)
     assert main(DEMO) == 0
     assert main(["rebuild"]) == 0
-    assert "rebuild: history, settlement, members, analytics from" in capsys.readouterr().out
+    assert "rebuild: history, settlement, members, analytics, daily from" in capsys.readouterr().out
     assert main(["verify"]) == 0
     assert "identical to a replay" in capsys.readouterr().out
     original = _views(database_url)
