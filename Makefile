@@ -70,7 +70,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ledger projections api replay_tools entry tests bench
 
-# The benchmarks of issue 5 (bench/README.md), ~8 minutes: one JSON line per figure, a table,
+# The benchmarks of issues 5 and 18 (bench/README.md), ~15 minutes: one JSON line per figure, a table,
 # and a dated section appended to docs/PERFORMANCE.md. BENCH_ARGS goes to bench/run.py
 # (e.g. BENCH_ARGS="--seconds 10 --no-doc"). Needs wrk (Debian's package, installed if missing).
 BENCH_ARGS ?=

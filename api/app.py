@@ -34,7 +34,7 @@ from api.deps import dependencies
 from api.docs import docs_routes
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import configure_logging, request_logging
-from api.metrics import PROJECTION_LAG, PROMETHEUS, MetricsController, count_appended
+from api.metrics import PROJECTION_LAG, MetricsController, count_appended, request_metrics
 from api.openapi import ProblemJsonRenderPlugin
 from api.outage import StoreGate, store_gate
 from api.ratelimit import rate_limit
@@ -134,7 +134,7 @@ def create_app(
         dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},
         middleware=[
             request_logging,
-            PROMETHEUS.middleware,
+            request_metrics,
             store_gate(gate),
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
             rate_limit(settings),

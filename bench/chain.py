@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import secrets
 import threading
@@ -69,6 +70,21 @@ class Chain:
     members: int
     events: int
     seconds: float
+
+    def write_json(self, path: Path) -> None:
+        """The same chain file as JSON, for bench/openloop.py (a Python client)."""
+        path.write_text(
+            json.dumps(
+                {
+                    "stores": self.stores,
+                    "keys": self.pos_keys,
+                    "members": self.members,
+                    "member_prefix": MEMBER_PREFIX,
+                    "member_width": MEMBER_WIDTH,
+                    "promoted_skus": list(PROMOTED_SKUS),
+                }
+            )
+        )
 
     def write_lua(self, path: Path) -> None:
         """The chain file bench/sales.lua loads (`dofile`) at init."""

@@ -160,22 +160,55 @@ def load_average() -> str:
 
 class CpuMeter:
     """CPU time used over an interval, in cores (1.0 = one core busy all along): the whole
-    machine (/proc/stat); the server's process group and PostgreSQL's processes (from
-    /proc/PID/stat, so processes alive at both ends); this process's children that ended
-    meanwhile (getrusage: the wrk run), as `wrk`."""
+    machine (/proc/stat); each named process group (from /proc/PID/stat: `{"server": pgid}`,
+    or the API's and the projection process's groups apart); PostgreSQL's processes, all of
+    them (`postgres`) and only this run's (`postgres_ours`: the backends connected to
+    `pg_database` and the cluster's background processes, WAL writer and checkpointer among
+    them, read from pg_stat_activity at both ends); this process's children that ended
+    meanwhile (getrusage: the wrk or open-loop client run), as `wrk`."""
 
-    def __init__(self, server_pgid: int | None = None) -> None:
-        self.server_pgid = server_pgid
+    def __init__(
+        self,
+        server_pgid: int | None = None,
+        *,
+        groups: dict[str, int] | None = None,
+        pg_admin_url: str | None = None,
+        pg_database: str | None = None,
+    ) -> None:
+        self.groups = dict(groups or {})
+        if server_pgid is not None:
+            self.groups.setdefault("server", server_pgid)
+        self.pg_admin_url = pg_admin_url
+        self.pg_database = pg_database
         self._ticks = os.sysconf("SC_CLK_TCK")
-        self._start: tuple[float, dict[str, int], int] | None = None
+        self._start: tuple[float, dict[str, int], int, dict[int, int]] | None = None
+        self._ours: set[int] = set()
 
     def _machine_busy(self) -> int:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
         values = [int(v) for v in fields]
         return sum(values) - values[3] - values[4]  # all but idle and iowait
 
-    def _groups(self) -> dict[str, int]:
-        used = {"server": 0, "postgres": 0}
+    def _our_backends(self) -> set[int]:
+        if self.pg_admin_url is None or self.pg_database is None:
+            return set()
+        try:
+            rows = (
+                probe(self.pg_admin_url)
+                .execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s OR datname IS NULL",
+                    (self.pg_database,),
+                )
+                .fetchall()
+            )
+        except psycopg.Error:
+            return set()
+        return {int(r[0]) for r in rows}
+
+    def _groups(self) -> tuple[dict[str, int], dict[int, int]]:
+        by_group = dict.fromkeys(self.groups, 0) | {"postgres": 0}
+        pgids = {pgid: name for name, pgid in self.groups.items()}
+        postgres: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -186,26 +219,209 @@ class CpuMeter:
             comm = stat[stat.index("(") + 1 : stat.rindex(")")]
             rest = stat[stat.rindex(")") + 2 :].split()
             pgid, ticks = int(rest[2]), int(rest[11]) + int(rest[12])  # utime + stime
-            if self.server_pgid is not None and pgid == self.server_pgid:
-                used["server"] += ticks
+            if pgid in pgids:
+                by_group[pgids[pgid]] += ticks
             elif comm.startswith("postgres"):
-                used["postgres"] += ticks
+                by_group["postgres"] += ticks
+                postgres[int(entry.name)] = ticks
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        used["wrk"] = round((children.ru_utime + children.ru_stime) * self._ticks)
-        return used
+        by_group["wrk"] = round((children.ru_utime + children.ru_stime) * self._ticks)
+        return by_group, postgres
 
     def start(self) -> None:
-        self._start = (time.monotonic(), self._groups(), self._machine_busy())
+        self._ours = self._our_backends()
+        groups, postgres = self._groups()
+        self._start = (time.monotonic(), groups, self._machine_busy(), postgres)
 
     def stop(self) -> dict[str, float]:
         """Cores used since start(), per group and for the whole machine."""
         assert self._start is not None
-        began, groups, busy = self._start
+        began, groups, busy, postgres_before = self._start
         seconds = time.monotonic() - began
-        now = self._groups()
+        now, postgres_now = self._groups()
         cores = {k: (now[k] - groups[k]) / self._ticks / seconds for k in now}
+        if self.pg_database is not None:
+            ours = self._ours | self._our_backends()
+            used = sum(
+                ticks - postgres_before.get(pid, 0)
+                for pid, ticks in postgres_now.items()
+                if pid in ours
+            )
+            cores["postgres_ours"] = used / self._ticks / seconds
         cores["machine"] = (self._machine_busy() - busy) / self._ticks / seconds
-        return {k: round(max(v, 0.0), 2) for k, v in cores.items()}
+        self.seconds = seconds
+        return {k: round(max(v, 0.0), 3) for k, v in cores.items()}
+
+
+def process_rss_mb(pid: int) -> float | None:
+    """Resident memory of a process (VmRSS), in MB; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def process_cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process so far, in clock ticks; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def api_workers(leader: int) -> list[int]:
+    """The uvicorn worker processes of the server whose group `leader` leads (its spawned
+    children, not multiprocessing's resource tracker); the leader itself with one worker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == leader:
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2 :].split()
+        if int(rest[2]) == leader and b"resource_tracker" not in cmdline:
+            found.append(int(entry.name))
+    return sorted(found) or [leader]
+
+
+class RssSampler:
+    """Samples the API workers' RSS every `every` seconds in a thread, until stopped."""
+
+    def __init__(self, leader: int, every: float = 1.0) -> None:
+        self.leader = leader
+        self.every = every
+        self.samples: list[tuple[float, dict[int, float]]] = []
+        self.cpu: dict[int, list[int]] = {}  # pid -> [first, last] utime + stime ticks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        while not self._stop.is_set():
+            pids = api_workers(self.leader)
+            sizes = {pid: process_rss_mb(pid) for pid in pids}
+            known = {pid: mb for pid, mb in sizes.items() if mb is not None}
+            self.samples.append((round(time.monotonic() - began, 1), known))
+            for pid in pids:
+                ticks = process_cpu_ticks(pid)
+                if ticks is not None:
+                    self.cpu.setdefault(pid, [ticks, ticks])[1] = ticks
+            self._stop.wait(self.every)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        """Per worker: RSS first, at the end of the first fifth (warm-up), last, max; and
+        the growth over the last half of the run (MB), the figure that shows a plateau."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        pids = sorted({pid for _, sizes in self.samples for pid in sizes})
+        workers: dict[str, Any] = {}
+        for pid in pids:
+            series = [(t, sizes[pid]) for t, sizes in self.samples if pid in sizes]
+            if not series:
+                continue
+            values = [mb for _, mb in series]
+            half = values[len(values) // 2 :]
+            workers[str(pid)] = {
+                "first_mb": round(values[0], 1),
+                "after_warmup_mb": round(values[len(values) // 5], 1),
+                "last_mb": round(values[-1], 1),
+                "max_mb": round(max(values), 1),
+                "last_half_growth_mb": round(half[-1] - min(half), 1),
+                "series_mb": [round(v) for v in values[:: max(1, len(values) // 20)]],
+                # how the load fell between the workers (the kernel hands each worker the
+                # connections it accepts first: a few keep-alive clients can all land on one)
+                "cpu_s": round(
+                    (self.cpu.get(pid, [0, 0])[1] - self.cpu.get(pid, [0, 0])[0])
+                    / os.sysconf("SC_CLK_TCK"),
+                    1,
+                ),
+            }
+        return workers
+
+
+def measuring(url: str, patience: float = 120.0) -> psycopg.Connection[Any]:
+    """A connection for a measurement query; on a cluster shared with other work the
+    connection slots can be all taken for a moment ("too many clients"): wait for one."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as e:
+            if "too many clients" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+_probes: dict[str, psycopg.Connection[Any]] = {}
+
+
+def probe(url: str) -> psycopg.Connection[Any]:
+    """One connection per database for the measurement queries, kept open: opened before a
+    scenario's server takes its pools, it does not have to find a free slot on a cluster whose
+    connections other work may have taken meanwhile."""
+    found = _probes.get(url)
+    if found is None or found.closed:
+        found = _probes[url] = measuring(url)
+    return found
+
+
+def close_probe(url: str) -> None:
+    found = _probes.pop(url, None)
+    if found is not None:
+        with contextlib.suppress(psycopg.Error):
+            found.close()
+
+
+def log_appends(url: str, after: int = 0) -> tuple[int, int]:
+    """(how many events, in how many transactions) the log gained after position `after`:
+    each appended row's xmin names its transaction."""
+    conn = probe(url)
+    row = conn.execute(
+        "SELECT coalesce(max(notification_id), 0), count(DISTINCT xmin::text) "
+        "FROM ledger_events WHERE notification_id > %s",
+        (after,),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def log_head(url: str) -> int:
+    """The log's last notification id."""
+    conn = probe(url)
+    row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def row_writes(url: str) -> dict[str, tuple[int, int]]:
+    """Rows inserted and updated so far in each table (pg_stat_user_tables), by name."""
+    conn = probe(url)
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    rows = conn.execute("SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables").fetchall()
+    return {str(name): (int(ins), int(upd)) for name, ins, upd in rows}
+
+
+def relation_sizes(url: str) -> dict[str, int]:
+    """Bytes on disk of each table (heap + TOAST) and index of the ledger's database, by
+    name: `relation_sizes(after)` minus `relation_sizes(before)` is what a run added."""
+    query = """
+        SELECT c.relname, c.relkind, pg_table_size(c.oid)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'i') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%%'
+    """
+    conn = probe(url)
+    rows = conn.execute(query).fetchall()
+    return {f"{kind}:{name}": int(size) for name, kind, size in rows}
 
 
 # -- the server ----------------------------------------------------------------------------
@@ -344,6 +560,47 @@ def serve(
         say(f"stopped ledger serve (pid {process.pid})")
 
 
+@contextlib.contextmanager
+def projector(
+    database_url: str,
+    *,
+    master_key_hex: str,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`ledger project` (every projection, in a process of its own and its own process
+    group: what a deployment runs beside `LEDGER_PROJECTIONS=off` API workers); stopped on
+    the way out."""
+    argv = [str(VENV_BIN / "ledger"), "project"]
+    env = (
+        dict(os.environ)
+        | {"LEDGER_DATABASE_URL": database_url, "LEDGER_MASTER_KEY": master_key_hex}
+        | (extra_env or {})
+    )
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - our own venv's `ledger`
+            argv,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
+    say(f"started ledger project (pid {process.pid})")
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"ledger project exited with {process.returncode}:\n{tail(log_path)}"
+            )
+        yield process
+    finally:
+        with shielded():
+            stop_process_group(process)
+        say(f"stopped ledger project (pid {process.pid})")
+
+
 def stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM the process group led by `process` (started with start_new_session), then
     SIGKILL what is left after `grace` seconds."""
@@ -407,6 +664,7 @@ class WrkResult:
     socket_errors: dict[str, int]
     latency_ms: dict[str, float]
     samples: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def created(self) -> int:
@@ -468,3 +726,61 @@ def run_wrk(
                 samples=[str(s) for s in data.get("samples", [])],
             )
     raise RuntimeError(f"wrk printed no {WRK_MARK.strip()} line:\n{completed.stdout}")
+
+
+def run_openloop(
+    url: str,
+    *,
+    chain_json: Path,
+    tag: str,
+    seconds: float,
+    rate: float,
+    timeout_s: int = 10,
+) -> WrkResult:
+    """Offer `rate` sales/s for `seconds` with bench/openloop.py (open loop, latency from
+    each sale's due time); its figures in wrk's shape."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.openloop",
+        "--url",
+        url,
+        "--chain",
+        str(chain_json),
+        "--rate",
+        f"{rate:g}",
+        "--seconds",
+        f"{seconds:g}",
+        "--tag",
+        tag,
+        "--timeout",
+        str(timeout_s),
+    ]
+    completed = subprocess.run(  # noqa: S603 - our own script
+        argv, capture_output=True, text=True, check=False, timeout=seconds + 120, cwd=REPO
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"openloop failed ({completed.returncode}): {completed.stderr}")
+    for line in completed.stdout.splitlines():
+        if line.startswith(WRK_MARK):
+            data = json.loads(line[len(WRK_MARK) :])
+            shown = [".venv/bin/python", *argv[1:]]
+            result = WrkResult(
+                command=command_line(shown),
+                duration_s=data["duration_us"] / 1e6,
+                requests=int(data["requests"]),
+                statuses={str(k): int(v) for k, v in data["statuses"].items()},
+                socket_errors={str(k): int(v) for k, v in data["socket_errors"].items()},
+                latency_ms={k: v / 1000 for k, v in data["latency_us"].items()},
+                samples=[str(s) for s in data.get("samples", [])],
+            )
+            result.extra = {
+                "offered": data["offered"],
+                "late_starts": data["late_starts"],
+                "connections_opened": data["connections_opened"],
+                "service_latency_ms": {
+                    k: round(v / 1000, 1) for k, v in data["service_latency_us"].items()
+                },
+            }
+            return result
+    raise RuntimeError(f"openloop printed no {WRK_MARK.strip()} line:\n{completed.stdout}")

@@ -19,6 +19,18 @@ Scenarios (`--scenarios`, comma-separated, all by default):
                          seconds before each request: at most --rate sales/s (closed loop)
   pg-nocache-saturation  as pg-saturation without the aggregate cache: the naive design, each
                          read replays the aggregate from its snapshot and events
+  pg-projector-saturation  issue 18: as pg-saturation with the projections in a process of
+                         their own (`LEDGER_PROJECTIONS=off` in the server, `ledger project`
+                         beside it); also prints `cpu-per-sale` (API workers, projection
+                         process, this database's PostgreSQL backends, from /proc CPU times
+                         from the start of the load until the views caught up) and
+                         `bytes-per-sale` (relation sizes after minus before, ÷ sales)
+  pg-projector-open      issue 18: the same server, a constant --open-rate (500) sales/s
+                         offered open-loop by bench/openloop.py (latency from each sale's due
+                         time: no coordinated omission)
+  pg-projector-soak      issue 18: as pg-projector-saturation for --soak-seconds (60; the
+                         issue asks 600), sampling the API workers' RSS every second; also
+                         prints `api-worker-rss-growth` (the growth over the last half)
   sqlite-saturation      SQLite (the default store), --sqlite-workers (1: one writer)
 
 sales/s counts 201 responses only, over wrk's measured duration; every other status is an
@@ -36,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import secrets
 import shutil
 import tempfile
@@ -51,20 +64,31 @@ from bench.harness import (
     DB_PREFIX,
     DEFAULT_PG_ADMIN_URL,
     CpuMeter,
+    RssSampler,
     WrkResult,
+    api_workers,
+    close_probe,
     emit,
     ensure_tool,
     exit_on_sigterm,
     grep_log,
     load_average,
+    log_appends,
+    log_head,
+    probe,
     projection_lag,
+    projector,
     random_database_name,
+    relation_sizes,
+    row_writes,
+    run_openloop,
     run_wrk,
     say,
     serve,
     throwaway_database,
     wait_for_projections,
 )
+from bench.profiling import fold_busy, py_spy_binary, py_spy_pids
 
 LUA = BENCH_DIR / "sales.lua"
 NO_CACHE_ENV = {"LEDGER_MEMBER_CACHE_SIZE": "0", "LEDGER_AGGREGATE_CACHE_MAXSIZE": ""}
@@ -78,6 +102,9 @@ class Scenario:
     store: str  # "postgresql" | "sqlite"
     paced: bool = False
     no_cache: bool = False
+    projector: bool = False  # LEDGER_PROJECTIONS=off in the server, `ledger project` beside it
+    open_loop: bool = False  # bench/openloop.py at --open-rate instead of wrk
+    soak: bool = False  # --soak-seconds instead of --seconds, the workers' RSS the figure
 
 
 SCENARIOS = {
@@ -86,9 +113,13 @@ SCENARIOS = {
         Scenario("pg-saturation", "postgresql"),
         Scenario("pg-rate", "postgresql", paced=True),
         Scenario("pg-nocache-saturation", "postgresql", no_cache=True),
+        Scenario("pg-projector-saturation", "postgresql", projector=True),
+        Scenario("pg-projector-open", "postgresql", projector=True, open_loop=True),
+        Scenario("pg-projector-soak", "postgresql", projector=True, soak=True),
         Scenario("sqlite-saturation", "sqlite"),
     )
 }
+VIEW_TABLES = re.compile(r"^(history|settlement|members|analytics|tracking|projection)", re.I)
 
 
 @dataclass
@@ -122,6 +153,22 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="ledger serve --workers (PG)")
     parser.add_argument("--sqlite-workers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=1000, help="offered sales/s of pg-rate")
+    parser.add_argument(
+        "--open-rate", type=float, default=500, help="sales/s offered by pg-projector-open"
+    )
+    parser.add_argument(
+        "--soak-seconds", type=float, default=60, help="load of pg-projector-soak (issue: 600)"
+    )
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="py-spy",
+        default=None,
+        metavar="BIN",
+        help="sample the API workers and the projection process with py-spy during the "
+        "measured load and print where their busy time goes (raw output kept in the work "
+        "directory)",
+    )
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--members", type=int, default=3_000)
     parser.add_argument(
@@ -154,6 +201,7 @@ def prepared_chain(store: str, args: argparse.Namespace, work: Path) -> Iterator
         with throwaway_database(args.pg_admin_url, name) as url:
             made = chain_module.prepare(url, master, stores=args.stores, members=args.members)
             made.write_lua(chain_file)
+            made.write_json(chain_file.with_suffix(".json"))
             yield Prepared(store, chain_file, master, template_db=name, events=made.events)
         return
     directory = work / "sqlite-template"
@@ -161,6 +209,7 @@ def prepared_chain(store: str, args: argparse.Namespace, work: Path) -> Iterator
     url = f"sqlite:///{directory / 'ledger.db'}"
     made = chain_module.prepare(url, master, stores=args.stores, members=args.members)
     made.write_lua(chain_file)
+    made.write_json(chain_file.with_suffix(".json"))
     yield Prepared(store, chain_file, master, sqlite_dir=directory, events=made.events)
 
 
@@ -197,42 +246,192 @@ def _report_trouble(label: str, result: WrkResult, log_path: Path) -> None:
             say(f"    {line}")
 
 
+def _database(url: str) -> str | None:
+    return url.rsplit("/", 1)[1] if url.startswith("postgresql") else None
+
+
+def _sizes(url: str) -> dict[str, Any]:
+    if not url.startswith("postgresql"):
+        return {}
+    return {
+        "bytes": relation_sizes(url),
+        "rows": row_writes(url),
+        "head": log_head(url),
+    }
+
+
+def bytes_per_sale(before: dict[str, Any], after: dict[str, Any], sales: int) -> dict[str, Any]:
+    """What the run added to the database, per sale: the event store's tables (the log,
+    snapshots, the identity index and keys), every index, and the views' tables; and the rows
+    each table gained (inserted) and rewrote (updated) per sale."""
+    events, appends = after.get("appended", (0, 0))
+    rows: dict[str, list[float]] = {}
+    for name, (ins, upd) in after.get("rows", {}).items():
+        was = before.get("rows", {}).get(name, (0, 0))
+        if sales and (ins - was[0] or upd - was[1]):
+            rows[name] = [round((ins - was[0]) / sales, 2), round((upd - was[1]) / sales, 2)]
+    before, after = before.get("bytes", {}), after.get("bytes", {})
+    split = {"events": 0, "indexes": 0, "views": 0}
+    grown: dict[str, int] = {}
+    for key, size in after.items():
+        delta = size - before.get(key, 0)
+        if not delta:
+            continue
+        kind, name = key.split(":", 1)
+        bucket = "indexes" if kind == "i" else "views" if VIEW_TABLES.match(name) else "events"
+        split[bucket] += delta
+        grown[name] = delta
+    per_sale = {k: round(v / sales) for k, v in split.items()} if sales else {}
+    top = sorted(grown.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "bytes_per_sale": sum(per_sale.values()),
+        "split_per_sale": per_sale,
+        "largest_relations_per_sale": {k: round(v / sales) for k, v in top} if sales else {},
+        "rows_inserted_updated_per_sale": rows,
+        "rows_inserted_per_sale": round(sum(r[0] for r in rows.values()), 2),
+        # the group committer's batching: sales (of this run and the catch-up) per append
+        "events_appended": events,
+        "append_transactions": appends,
+        "sales_per_append_transaction": round(sales / appends, 2) if appends else None,
+    }
+
+
+def _load(scenario: Scenario, prepared: Prepared, args: argparse.Namespace, base_url: str) -> Any:
+    delay_ms = round(args.connections / args.rate * 1000) if scenario.paced else 0
+
+    def load(tag: str, seconds: float) -> WrkResult:
+        if scenario.open_loop:
+            return run_openloop(
+                base_url,
+                chain_json=prepared.chain_file.with_suffix(".json"),
+                tag=tag,
+                seconds=seconds,
+                rate=args.open_rate,
+            )
+        return run_wrk(
+            base_url,
+            script=LUA,
+            chain_file=prepared.chain_file,
+            tag=tag,
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+            delay_ms=delay_ms,
+        )
+
+    return load, delay_ms
+
+
+@contextlib.contextmanager
+def _sampled(
+    args: argparse.Namespace, leader: int, groups: dict[str, int], tag: str
+) -> Iterator[dict[str, Path]]:
+    """py-spy on each API worker and the projection process while the block runs (`--py-spy`);
+    nothing otherwise."""
+    if not args.py_spy:
+        yield {}
+        return
+    binary = py_spy_binary(args.py_spy)
+    if binary is None:
+        raise SystemExit(f"no py-spy at {args.py_spy!r}: .venv/bin/pip install py-spy")
+    targets = {f"api-worker-{pid}": pid for pid in api_workers(leader)}
+    if "projections" in groups:
+        targets["projections"] = groups["projections"]
+    out = Path(tempfile.gettempdir()) / f"ledger-bench-py-spy-{tag}"
+    with py_spy_pids(binary, targets, out) as raws:
+        yield raws
+
+
+def _measure(  # noqa: PLR0917 - one call site
+    load: Any,
+    tag: str,
+    seconds: float,
+    url: str,
+    base_url: str,
+    leader: int,
+    groups: dict[str, int],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The measured load, with CPU per process group, the workers' RSS, the relation sizes
+    before and after, and the projections' catching up afterwards."""
+    sizes_before = _sizes(url)
+    meter = CpuMeter(groups=groups, pg_admin_url=args.pg_admin_url, pg_database=_database(url))
+    rss = RssSampler(leader)
+    with _sampled(args, leader, groups, tag) as raws:
+        meter.start()
+        rss.start()
+        result = load(tag, seconds)
+        cpu = meter.stop()
+        workers_rss = rss.stop()
+    for name, raw in raws.items():
+        folded = fold_busy(raw)
+        emit({"profile": name, "raw": str(raw), **folded})
+        say(f"{name}: {folded['busy_samples']} busy samples; busiest in all:")
+        for row in folded["top_inclusive"][:20]:
+            say(f"  {row['share']:>6.1%}  {row['function']}")
+    lag_after = projection_lag(base_url)
+    begun = time.perf_counter()
+    final_lag = wait_for_projections(base_url, args.projection_timeout)
+    catch_up_s = time.perf_counter() - begun
+    cpu_until_caught_up = meter.stop()
+    time.sleep(1.5)  # backends report their row counts at most once a second
+    sizes_after = _sizes(url)
+    if sizes_before:
+        sizes_after["appended"] = log_appends(url, sizes_before["head"])
+    return {
+        "result": result,
+        "cpu": cpu,
+        "workers_rss": workers_rss,
+        "lag_after": lag_after,
+        "catch_up_s": catch_up_s,
+        "final_lag": final_lag,
+        "cpu_until_caught_up": cpu_until_caught_up,
+        "until_s": meter.seconds,
+        "sizes_before": sizes_before,
+        "sizes_after": sizes_after,
+    }
+
+
 def run_scenario(
     scenario: Scenario, prepared: Prepared, args: argparse.Namespace, work: Path
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     workers = args.sqlite_workers if scenario.store == "sqlite" else args.workers
-    delay_ms = round(args.connections / args.rate * 1000) if scenario.paced else 0
     extra_env = dict(NO_CACHE_ENV) if scenario.no_cache else {}
+    if scenario.projector:
+        extra_env["LEDGER_PROJECTIONS"] = "off"
     log_path = work / f"server-{scenario.name}.log"
     tag = f"R{secrets.token_hex(3)}"
+    seconds = args.soak_seconds if scenario.soak else args.seconds
     load_before = load_average()
-    with (
-        fresh_store(prepared, args, work, scenario.name) as url,
-        serve(
-            url,
-            workers=workers,
-            admin_key=secrets.token_urlsafe(24),
-            master_key_hex=prepared.master_key.hex(),
-            log_path=log_path,
-            extra_env=extra_env,
-        ) as server,
-    ):
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_store(prepared, args, work, scenario.name))
+        if scenario.store == "postgresql":
+            probe(url)  # before the server and the projections take their pools' connections
+            stack.callback(close_probe, url)
+        server = stack.enter_context(
+            serve(
+                url,
+                workers=workers,
+                admin_key=secrets.token_urlsafe(24),
+                master_key_hex=prepared.master_key.hex(),
+                log_path=log_path,
+                extra_env=extra_env,
+            )
+        )
+        groups = {"api": server.process.pid}
+        if scenario.projector:
+            runner = stack.enter_context(
+                projector(
+                    url,
+                    master_key_hex=prepared.master_key.hex(),
+                    log_path=work / f"project-{scenario.name}.log",
+                )
+            )
+            groups["projections"] = runner.pid
         lag = wait_for_projections(server.base_url, args.projection_timeout)
         if any(lag.values()):
             say(f"{scenario.name}: projections still behind before the load: {lag}")
-
-        def load(tag: str, seconds: float) -> WrkResult:
-            return run_wrk(
-                server.base_url,
-                script=LUA,
-                chain_file=prepared.chain_file,
-                tag=tag,
-                seconds=seconds,
-                connections=args.connections,
-                threads=args.threads,
-                delay_ms=delay_ms,
-            )
-
+        load, delay_ms = _load(scenario, prepared, args, server.base_url)
         warmup: WrkResult | None = None
         if args.warmup > 0:
             say(f"{scenario.name}: warm-up {args.warmup:g} s")
@@ -241,17 +440,17 @@ def run_scenario(
                 _report_trouble(f"{scenario.name} (warm-up)", warmup, log_path)
             wait_for_projections(server.base_url, args.projection_timeout)
         say(
-            f"{scenario.name}: {args.seconds:g} s of load, {args.connections} connections, "
-            + (f"pause {delay_ms} ms per request" if delay_ms else "as fast as answered")
+            f"{scenario.name}: {seconds:g} s of load, "
+            + (
+                f"{args.open_rate:g} sales/s offered open-loop"
+                if scenario.open_loop
+                else f"{args.connections} connections, "
+                + (f"pause {delay_ms} ms per request" if delay_ms else "as fast as answered")
+            )
         )
-        meter = CpuMeter(server.process.pid)
-        meter.start()
-        result = load(tag, args.seconds)
-        cpu = meter.stop()
-        lag_after = projection_lag(server.base_url)
-        begun = time.perf_counter()
-        final_lag = wait_for_projections(server.base_url, args.projection_timeout)
-        catch_up_s = time.perf_counter() - begun
+        seen = _measure(load, tag, seconds, url, server.base_url, server.process.pid, groups, args)
+        result: WrkResult = seen["result"]
+        cpu, workers_rss = seen["cpu"], seen["workers_rss"]
         server_command = server.command()
     sales_per_s = result.created / result.duration_s
     record: dict[str, Any] = {
@@ -261,8 +460,9 @@ def run_scenario(
         "unit": "sales/s",
         "store": scenario.store,
         "workers": workers,
-        "connections": args.connections,
-        "wrk_threads": args.threads,
+        "connections": None if scenario.open_loop else args.connections,
+        "projections": "own process" if scenario.projector else "inline (supervisor)",
+        "wrk_threads": None if scenario.open_loop else args.threads,
         "seconds": round(result.duration_s, 1),
         "offered_per_s": args.rate if scenario.paced else None,
         # Closed-loop pacing can only undershoot the offered rate: whether it came within 5 %.
@@ -282,9 +482,11 @@ def run_scenario(
         "socket_errors": result.socket_errors,
         "warmup_statuses": warmup.statuses if warmup else {},
         "cpu_cores_used": cpu,
-        "projection_lag_after_load": lag_after,
-        "projection_catch_up_s": round(catch_up_s, 1),
-        "projection_lag_final": final_lag,
+        "api_worker_rss": workers_rss,
+        "api_worker_cpu_shares": _shares(workers_rss),
+        "projection_lag_after_load": seen["lag_after"],
+        "projection_catch_up_s": round(seen["catch_up_s"], 1),
+        "projection_lag_final": seen["final_lag"],
         "members": args.members,
         "stores": args.stores,
         "load_average_before": load_before,
@@ -292,16 +494,96 @@ def run_scenario(
         "server_command": server_command,
         "wrk_command": result.command,
     }
+    if scenario.open_loop:
+        record |= {
+            "offered_per_s": args.open_rate,
+            "offered_reached": sales_per_s >= 0.95 * args.open_rate,
+            "open_loop": result.extra,
+        }
+    if scenario.projector:
+        record["projector_command"] = (
+            f"LEDGER_DATABASE_URL={url} LEDGER_MASTER_KEY='<random 64 hex>' ledger project"
+        )
     if result.non_201 or any(result.socket_errors.values()):
         record["error_samples"] = result.samples
         _report_trouble(scenario.name, result, log_path)
-    return record
+    records = [record]
+    if scenario.projector and not scenario.open_loop and not scenario.soak:
+        records.append(
+            _cpu_record(scenario, seen["cpu_until_caught_up"], seen["until_s"], result.created)
+        )
+        records.append(
+            {
+                "bench": "http_sales",
+                "figure": "bytes-per-sale",
+                "unit": "bytes",
+                "store": scenario.store,
+                "sales": result.created,
+                "of": scenario.name,
+                **bytes_per_sale(seen["sizes_before"], seen["sizes_after"], result.created),
+            }
+        )
+        records[-1]["value"] = records[-1]["bytes_per_sale"]
+    if scenario.soak:
+        records.append(_rss_record(scenario, workers_rss, result.duration_s))
+    return records
+
+
+def _shares(workers: dict[str, Any]) -> list[float]:
+    """Each API worker's share of the workers' CPU over the run (lopsided when the kernel gave
+    one worker every keep-alive connection)."""
+    used = [float(w.get("cpu_s", 0.0)) for w in workers.values()]
+    total = sum(used)
+    return [round(u / total, 2) for u in used] if total else []
+
+
+def _cpu_record(
+    scenario: Scenario, cores: dict[str, float], seconds: float, sales: int
+) -> dict[str, Any]:
+    """CPU per sale from the load's start until the views had caught up (the projections'
+    work for these sales included), per component, in ms."""
+
+    def ms(key: str) -> float:
+        return round(cores.get(key, 0.0) * seconds * 1000 / sales, 3) if sales else 0.0
+
+    split = {"api": ms("api"), "projections": ms("projections"), "postgres": ms("postgres_ours")}
+    return {
+        "bench": "http_sales",
+        "figure": "cpu-per-sale",
+        "value": round(sum(split.values()), 2),
+        "unit": "ms CPU",
+        "store": scenario.store,
+        "of": scenario.name,
+        "split_ms": split,
+        "postgres_all_processes_ms": ms("postgres"),
+        "load_generator_ms": ms("wrk"),
+        "machine_ms": ms("machine"),
+        "seconds": round(seconds, 1),
+        "sales": sales,
+    }
+
+
+def _rss_record(scenario: Scenario, workers: dict[str, Any], seconds: float) -> dict[str, Any]:
+    growth = max((w["last_half_growth_mb"] for w in workers.values()), default=0.0)
+    return {
+        "bench": "http_sales",
+        "figure": "api-worker-rss-growth",
+        "value": growth,
+        "unit": "MB over the last half",
+        "store": scenario.store,
+        "of": scenario.name,
+        "soak_seconds": round(seconds),
+        "per_worker": workers,
+        "max_rss_mb": max((w["max_mb"] for w in workers.values()), default=0.0),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     exit_on_sigterm()
     ensure_tool("wrk")
+    if any(SCENARIOS[n].store == "postgresql" for n in args.scenario_list):
+        probe(args.pg_admin_url)
     work = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     say(f"work directory {work}")
     troubled = False
@@ -313,9 +595,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"preparing the chain on {store}: {args.stores} stores, {args.members} members")
             with prepared_chain(store, args, work) as prepared:
                 for scenario in chosen:
-                    record = run_scenario(scenario, prepared, args, work)
-                    troubled = troubled or record["errors"] > 0
-                    emit(record)
+                    for record in run_scenario(scenario, prepared, args, work):
+                        troubled = troubled or record.get("errors", 0) > 0
+                        emit(record)
     finally:
         if troubled or args.keep_logs:
             say(f"kept {work} (server logs)")

@@ -64,9 +64,10 @@ def py_spy_binary(given: str | None = None) -> str | None:
     return None
 
 
-def py_spy_command(binary: str, out: Path, rate: int = 100) -> list[str]:
-    """`py-spy record` writing raw folded stacks, idle (waiting) samples included."""
-    options = ["--idle", "--threads", "-r", str(rate), "--format", "raw"]
+def py_spy_command(binary: str, out: Path, rate: int = 100, idle: bool = True) -> list[str]:
+    """`py-spy record` writing raw folded stacks, idle (waiting) samples included unless
+    `idle` is false (then only samples of threads on a CPU: where the CPU time goes)."""
+    options = [*(["--idle"] if idle else []), "--threads", "-r", str(rate), "--format", "raw"]
     return [binary, "record", *options, "-o", str(out)]
 
 
@@ -174,3 +175,87 @@ def report_cprofile(label: str, top: list[dict[str, Any]]) -> None:
     print(json.dumps({"profile": label, "top_own_time": top}, ensure_ascii=False))
     for row in top:
         print(f"  {row['own_s']:>8} s own {row['cumulative_s']:>8} s cum  {row['function']}")
+
+
+# Leaf frames of a thread that waits rather than works (py-spy cannot always tell a wait in C
+# code from work: a SimpleQueue.get, uvloop's select, psycopg's wait all show as the caller).
+WAITS = (
+    "Queue.get",
+    "GroupCommit._run",
+    "_recv (multiprocessing",
+    "Runner.run (asyncio",
+    "wait (threading",
+    "Condition.wait",
+    "Event.wait",
+    "select (selectors",
+    "_worker (concurrent",
+    "Thread.join",
+    "Connection.wait",
+    "wait_conn",
+    "sleep",
+    "poll (",
+    "_run_once",
+)
+
+
+def fold_busy(raw: Path, limit: int = 25) -> dict[str, Any]:
+    """All threads' samples in py-spy's raw output, those whose leaf frame is a wait left out:
+    the functions with the most busy samples in all (anywhere on the stack) and of their own."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = waiting = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_function(f) for f in stack.split(";")[1:]]
+        if not frames or any(w in frames[-1] for w in WAITS):
+            waiting += int(count)
+            continue
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for function in set(frames):
+            inclusive[function] += int(count)
+
+    def rows(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [
+            {"function": function, "samples": n, "share": round(n / total, 3)}
+            for function, n in counter.most_common()
+            if n < 0.98 * total and not function.startswith(("Thread.", "<module>", "_run_code"))
+        ][:limit]
+
+    return {
+        "busy_samples": total,
+        "waiting_samples": waiting,
+        "top_inclusive": rows(inclusive),
+        "top_own": rows(own),
+    }
+
+
+@contextmanager
+def py_spy_pids(
+    binary: str, targets: dict[str, int], out: Path, rate: int = 100
+) -> Iterator[dict[str, Path]]:
+    """Sample each named process with py-spy (all its threads, only while on a CPU) while the
+    block runs; yields where each one's raw output goes (`out`/NAME.pyspy.txt)."""
+    out.mkdir(parents=True, exist_ok=True)
+    raws = {name: out / f"{name}.pyspy.txt" for name in targets}
+    samplers = [
+        subprocess.Popen(  # noqa: S603 - the py-spy the caller named
+            [*py_spy_command(binary, raws[name], rate, idle=False), "--pid", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in targets.items()
+    ]
+    time.sleep(1.0)  # let them attach
+    try:
+        yield raws
+    finally:
+        for sampler in samplers:
+            sampler.send_signal(signal.SIGINT)
+        for sampler in samplers:
+            try:
+                sampler.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sampler.kill()

@@ -11,6 +11,10 @@ Steps (`--only` / `--skip`, comma-separated names):
   http_sales     bench/http_sales.py: POS sales over HTTP on PostgreSQL (saturation, a fixed
                  offered rate, the naive design without the aggregate cache) and on SQLite
   pgbench_limit  bench/pgbench_limit.py: one-row insert+commit transactions/s, same clients
+  writers        bench/writers.py: sales/s and commits/s with 1, 2, 4, 8 writer processes
+                 in process against one PostgreSQL database (issue 18's scale model)
+  import_members bench/import_members.py (issue 16's migration import), members/s; skipped
+                 with a note while that script does not exist
 
 Then, on a big log (`--log-size small|full`, in each of `--log-stores`), generated once per
 store and shared by the steps after it (expiry last: it writes to the log), then dropped:
@@ -23,7 +27,7 @@ store and shared by the steps after it (expiry last: it writes to the log), then
 To add a figure: a script printing JSON lines with at least `figure`, `value` and `unit`
 (optionally `p50_ms`, `p99_ms`, `errors`), and a `Step` in STEPS below.
 
-    .venv/bin/python -m bench.run                       # everything, ~8 minutes
+    .venv/bin/python -m bench.run                       # everything, ~15 minutes
     .venv/bin/python -m bench.run --seconds 10 --no-doc # a quick look
     .venv/bin/python -m bench.run --only pgbench_limit
     .venv/bin/python -m bench.run --only biglog,replay,queries,expiry --log-size full
@@ -48,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import targets as issue18
 from bench.bigstore import recreate
 from bench.harness import (
     DEFAULT_PG_ADMIN_URL,
@@ -89,6 +94,10 @@ STEPS = [
             f"{a.rate:g}",
             "--members",
             str(a.members),
+            "--open-rate",
+            f"{a.open_rate:g}",
+            "--soak-seconds",
+            f"{a.soak_seconds:g}",
             "--pg-admin-url",
             a.pg_admin_url,
             *(["--scenarios", a.scenarios] if a.scenarios else []),
@@ -106,6 +115,23 @@ STEPS = [
             "--pg-admin-url",
             a.pg_admin_url,
         ],
+    ),
+    Step(
+        "writers",
+        "bench.writers",
+        lambda a: [
+            "--processes",
+            a.writer_processes,
+            "--seconds",
+            f"{a.writer_seconds:g}",
+            "--pg-admin-url",
+            a.pg_admin_url,
+        ],
+    ),
+    Step(
+        "import_members",
+        "bench.import_members",
+        lambda a: ["--members", str(a.import_members), "--pg-admin-url", a.pg_admin_url],
     ),
     Step(
         "biglog",
@@ -171,6 +197,15 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="ledger serve --workers (PG)")
     parser.add_argument("--rate", type=float, default=1000, help="offered sales/s of pg-rate")
     parser.add_argument("--members", type=int, default=3_000)
+    parser.add_argument("--open-rate", type=float, default=500, help="open-loop sales/s offered")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=60, help="the RSS soak's load (issue 18 asks 600)"
+    )
+    parser.add_argument("--writer-processes", default="1,2,4,8", help="bench.writers counts")
+    parser.add_argument("--writer-seconds", type=float, default=15)
+    parser.add_argument(
+        "--import-members", type=int, default=50_000, help="members the import step imports"
+    )
     parser.add_argument("--scenarios", default="", help="http_sales --scenarios (default all)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
@@ -244,7 +279,7 @@ def run_step(
                 with contextlib.suppress(json.JSONDecodeError):
                     record = json.loads(line)
                     if isinstance(record, dict) and "figure" in record:
-                        records.append(record)
+                        records.append(normalised(record))
         status = process.wait()
     except KeyboardInterrupt:
         # Ctrl-C reached the step too (same process group): let it clean up.
@@ -263,6 +298,14 @@ def run_step(
     return records, status, shown
 
 
+def normalised(record: dict[str, Any]) -> dict[str, Any]:
+    """A figure with `value` and `unit` (issue 16's import step names its value
+    `members_per_s`)."""
+    if "value" not in record and "members_per_s" in record:
+        record = record | {"value": record["members_per_s"], "unit": "members/s"}
+    return record
+
+
 def _wait(process: subprocess.Popen[str], timeout: float = 120) -> None:
     try:
         process.wait(timeout=timeout)
@@ -270,6 +313,17 @@ def _wait(process: subprocess.Popen[str], timeout: float = 120) -> None:
         say(f"pid {process.pid} did not finish its cleanup in {timeout:g} s: SIGKILL")
         process.kill()
         process.wait()
+
+
+def skipped(step: Step) -> dict[str, Any]:
+    """The figure of a step whose script is not there yet (issue 16 writes the importer)."""
+    return {
+        "bench": "run",
+        "figure": step.name,
+        "value": None,
+        "unit": "members/s" if step.name == "import_members" else "",
+        "skipped": f"{step.module.replace('.', '/')}.py does not exist yet",
+    }
 
 
 def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -290,6 +344,19 @@ def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "pgbench_tps": limit["value"],
             }
         )
+    own = by.get("pg-projector-saturation")
+    if own and limit and limit["value"]:
+        out.append(
+            {
+                "bench": "run",
+                "figure": "ratio-projector-to-pgbench",
+                "value": round(own["value"] / limit["value"], 4),
+                "unit": "ratio",
+                "formula": "pg-projector-saturation sales/s ÷ pgbench-insert-commit tps",
+                "sales_per_s": own["value"],
+                "pgbench_tps": limit["value"],
+            }
+        )
     naive = by.get("pg-nocache-saturation")
     if sales and naive and naive["value"]:
         out.append(
@@ -304,19 +371,28 @@ def derived(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _lopsided(r: dict[str, Any]) -> list[str]:
+    """A note when one API worker hardly served (the kernel gave another every connection)."""
+    shares = r.get("api_worker_cpu_shares") or []
+    if len(shares) > 1 and min(shares) < 0.1:
+        return [f"lopsided: worker CPU shares {shares}"]
+    return []
+
+
 def _setup(r: dict[str, Any]) -> str:
     parts = []
     if "store" in r:
         parts.append(str(r["store"]))
     if "workers" in r:
         parts.append(f"W={r['workers']}")
-    if "connections" in r:
+    if r.get("connections"):
         parts.append(f"C={r['connections']}")
     if "clients" in r:
         parts.append(f"c={r['clients']}")
     if r.get("offered_per_s"):
         reached = "" if r.get("offered_reached", True) else " (not reached)"
         parts.append(f"offered {r['offered_per_s']:g}/s{reached}")
+    parts += _lopsided(r)
     if r.get("aggregate_cache") == "off":
         parts.append("no aggregate cache")
     if "formula" in r:
@@ -408,7 +484,13 @@ def doc_section(
     loads: tuple[str, str],
     minutes: float,
 ) -> str:
-    labels = {"server_command": "", "wrk_command": "", "command": "", "script": "insert.sql = "}
+    labels = {
+        "server_command": "",
+        "projector_command": "beside it: ",
+        "wrk_command": "",
+        "command": "",
+        "script": "insert.sql = ",
+    }
     inner = [
         f"- {r['figure']}: {label}`{r[key]}`"
         for r in records
@@ -420,7 +502,7 @@ def doc_section(
     return "\n".join(
         [
             "",
-            f"## {time.strftime('%Y-%m-%d')} — `make bench` (issue 5's harness)",
+            f"## {time.strftime('%Y-%m-%d')} — `make bench` (issues 5 and 18)",
             "",
             "Figures: " + ", ".join(f"`{r['figure']}`" for r in records) + ".",
             "",
@@ -436,6 +518,10 @@ def doc_section(
             *[f"- `{c}`" for c in commands],
             "",
             markdown_table(table(records)),
+            "",
+            "Issue 18's targets, read against this run (`bench/targets.py`):",
+            "",
+            markdown_table(issue18.rows(records)),
             "",
             (
                 f"Errors (non-201 responses, socket errors, failed transactions) in "
@@ -461,6 +547,25 @@ def doc_section(
     )
 
 
+def run_plain_steps(
+    steps: list[Step], args: argparse.Namespace, records: list[dict[str, Any]], commands: list[str]
+) -> list[str]:
+    """The steps not on the big log, in order (figures and commands collected); those that
+    failed. A step whose script does not exist yet gives a `skipped` figure."""
+    failed = []
+    for step in steps:
+        if not (REPO / (step.module.replace(".", "/") + ".py")).exists():
+            say(f"step {step.name}: {step.module} does not exist yet, skipped")
+            records.append(skipped(step))
+            continue
+        found, status, shown = run_step(step, args)
+        records += found
+        commands.append(shown)
+        if status != 0:
+            failed.append(step.name)
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     exit_on_sigterm()
@@ -474,12 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         for step in STEPS
         if not ((args.only and step.name not in args.only) or step.name in args.skip)
     ]
-    for step in (s for s in chosen if not s.on_big_log):
-        found, status, shown = run_step(step, args)
-        records += found
-        commands.append(shown)
-        if status != 0:
-            failed.append(step.name)
+    failed += run_plain_steps([s for s in chosen if not s.on_big_log], args, records, commands)
     on_log = [s for s in chosen if s.on_big_log and not (args.reuse_log and s.name == "biglog")]
     for store in args.log_stores if on_log else []:
         url = log_url(store, args)
@@ -504,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(record)
     minutes = (time.monotonic() - started) / 60
     sys.stdout.write("\n" + text_table(table(records)) + "\n")
+    sys.stdout.write("\n" + text_table(issue18.rows(records)) + "\n")
     sys.stdout.flush()
     if not args.no_doc and records:
         section = doc_section(

@@ -32,27 +32,32 @@ from psycopg.rows import dict_row
 
 from ledger.domain.model import DomainEvent
 from ledger.infrastructure.identityindex import IndexedPostgresRecorder, IndexedSQLiteRecorderMixin
-from ledger.infrastructure.topics import topic_of
+from ledger.infrastructure.topics import STORED, topic_of
 
 _encoder = msgspec.json.Encoder()
 
 
 _decoders: dict[str, msgspec.json.Decoder[DomainEvent]] = {}
-_decoders_lock = threading.Lock()
+_decoders_made = threading.Lock()
 
 
 def _decoder(topic: str) -> msgspec.json.Decoder[DomainEvent]:
-    """The decoder of a topic's class, made once. Made under a lock: msgspec building the type
-    information of one class in two threads at once crashed the process (SIGSEGV in
-    `get_class_annotations`, seen with the projection runners starting together on SQLite)."""
-    decoder = _decoders.get(topic)
-    if decoder is None:
-        with _decoders_lock:
-            decoder = _decoders.get(topic)
-            if decoder is None:
-                decoder = msgspec.json.Decoder(type=resolve_topic(topic))
-                _decoders[topic] = decoder
-    return decoder
+    """The decoder of a stored topic. Every stored class's decoder is made at the first call,
+    under a lock: msgspec 0.22 builds a Struct type's decoding information on first use, and
+    two threads doing that at once for related types crashed the process (SIGSEGV in
+    msgspec's _core: 8 writer processes of 4 threads each, issue 18; the projection runners
+    starting together on SQLite, issue 17); the lock and making them all at once leave no
+    Struct of the log half-described while another thread decodes."""
+    found = _decoders.get(topic)
+    if found is None:
+        with _decoders_made:
+            if not _decoders:
+                for stored in STORED:
+                    _decoders[stored] = msgspec.json.Decoder(type=resolve_topic(stored))
+            found = _decoders.get(topic)
+            if found is None:
+                found = _decoders[topic] = msgspec.json.Decoder(type=resolve_topic(topic))
+    return found
 
 
 class NullTranscoder(Transcoder):
@@ -78,6 +83,12 @@ class UndecodableEvent(MapperDeserialisationError):
 
 class MsgspecMapper(Mapper[Any]):
     """Maps msgspec Struct events to stored events and back (optionally compressed/encrypted)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Made here, where an application is built (before its threads run), not by the first
+        # threads that read the log at once.
+        _decoder(next(iter(STORED)))
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         state = _encoder.encode(domain_event)
