@@ -50,8 +50,11 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1
 
+# Tests that start several ledger processes (marked `solo`) run alone after the rest: together
+# with the parallel workers they would pass PostgreSQL's default 100 connections.
 test: setup postgres browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS) -m "not solo"
+	$(BIN)/pytest -m solo
 
 # Debian's Chromium and CJK fonts for the console's browser tests (tests/browser, Playwright
 # driving /usr/bin/chromium); installed if missing, never a browser download.

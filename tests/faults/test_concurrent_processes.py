@@ -22,7 +22,7 @@ import pytest
 from tests.chain import Chain, now_iso, sale_body
 from tests.faults.conftest import ledger_serve
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]
 TERMINALS = 6
 OPERATIONS = 12  # per terminal: every third a sale of 100 points, the rest redemptions of 100
 OPENING_POINTS = 1_000

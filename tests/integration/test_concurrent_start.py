@@ -12,7 +12,7 @@ from ledger.application import open_ledger
 from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY, new_pg_schema
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 PROCESSES = 6
 
 

@@ -36,7 +36,7 @@ from tests.chain import Chain, sale_body
 from tests.conftest import ADMIN_KEY, PG_ADMIN_URL, TEST_MASTER_KEY
 from tests.polling import answering, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 DEPLOY = REPO / "docs" / "DEPLOY.md"
 SALES = 40
 

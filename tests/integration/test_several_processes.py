@@ -30,7 +30,7 @@ from tests.chain import Chain, sale_body
 from tests.conftest import ADMIN_KEY, TEST_MASTER_KEY, new_pg_schema
 from tests.polling import answering, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 TAKEOVER_SECONDS_MAX = 10.0
 
 
