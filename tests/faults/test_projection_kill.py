@@ -32,7 +32,7 @@ from tests.conftest import TEST_MASTER_KEY
 from tests.polling import wait_until
 from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 SALES = 1_500
 APP_NAME = "ledger-project-under-test"
 KILLS = 3
