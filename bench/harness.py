@@ -524,16 +524,7 @@ def serve(
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own venv's `ledger`
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
+    process = spawn(argv, env, log_path)
     server = Server(f"http://127.0.0.1:{port}", argv, shown_env, log_path, process)
     say(f"started ledger serve --workers {workers} (pid {process.pid}) on port {port}")
     try:
@@ -560,6 +551,21 @@ def serve(
         say(f"stopped ledger serve (pid {process.pid})")
 
 
+def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A `ledger` process in a process group of its own (stopped whole), its output appended to
+    `log_path`."""
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(  # noqa: S603 - our own venv's `ledger`
+            argv,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
+
+
 @contextlib.contextmanager
 def projector(
     database_url: str,
@@ -577,16 +583,7 @@ def projector(
         | {"LEDGER_DATABASE_URL": database_url, "LEDGER_MASTER_KEY": master_key_hex}
         | (extra_env or {})
     )
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own venv's `ledger`
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
+    process = spawn(argv, env, log_path)
     say(f"started ledger project (pid {process.pid})")
     try:
         time.sleep(0.5)
