@@ -222,6 +222,8 @@ class LedgerCore(Application[UUID]):
         itself, which every read fast-forwards)."""
         if member.erased:
             return None
+        if not member.personal:  # enrolled with no personal data: no index row to read
+            return member.birthday
         with self._chains_lock:
             if member.id in self._birthdays:
                 return self._birthdays[member.id]
