@@ -130,7 +130,7 @@ def create_app(
     return Litestar(
         route_handlers=[*CONTROLLERS, *console_routes(settings), *docs_routes()],
         lifespan=[_lifespan(settings, build, clock)],
-        state=State({"store_gate": gate, "zone": ZoneInfo(settings.timezone)}),
+        state=State({"store_gate": gate, "zone": ZoneInfo(settings.timezone), "clock": clock}),
         dependencies=dependencies() | {"now": Provide(provide_now, sync_to_thread=False)},
         middleware=[
             request_logging,

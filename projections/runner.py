@@ -19,11 +19,15 @@ from projections import failures
 from projections.sqlview import SqlView
 
 APPLICATION_NAME = "Ledger"
+# Events applied in one view transaction at most: what is already fetched (pages queued by the
+# subscription's reader included), bounded so that a catch-up's transaction stays short.
+BATCH_MAX = 2_000
 
 
 class BatchingProjectionRunner(ProjectionRunner[Any, Any]):
     """eventsourcing's runner, applying in one view transaction the events its subscription
-    has already fetched (up to a page of 500), instead of one transaction per event. Rows and
+    has already fetched (the pages it has queued, up to BATCH_MAX events), instead of one
+    transaction per event. Rows and
     position still commit together, so a batch is applied entirely or not at all. An event the
     view cannot apply stops the runner with `ProjectionFailed` naming it; after a recorded
     failure the runner applies one event per transaction, so the events before it commit."""
@@ -44,9 +48,11 @@ class BatchingProjectionRunner(ProjectionRunner[Any, Any]):
                 event, tracking = _next(events, name)  # waits for the next event
                 with view.batch():
                     _apply(projection, name, event, tracking)
-                    while not careful and _fetched(subscription):
+                    applied = 1
+                    while not careful and applied < BATCH_MAX and _fetched(subscription):
                         event, tracking = _next(events, name)
                         _apply(projection, name, event, tracking)
+                        applied += 1
         except StopIteration:
             pass
         except BaseException as e:  # as eventsourcing's loop: the runner re-raises it
@@ -82,11 +88,15 @@ def _apply(projection: Any, name: str, event: Any, tracking: Tracking) -> None:
 
 
 def _fetched(subscription: ApplicationSubscription[Any]) -> bool:
-    """Whether the subscription holds more events already fetched (no wait for the next)."""
+    """Whether the subscription holds more events already fetched (no wait for the next): in
+    the page being read, or in a page its reader thread has queued since."""
     inner = subscription.subscription
     index = getattr(inner, "_notifications_index", None)
     fetched = getattr(inner, "_notifications", None)
-    return index is not None and fetched is not None and index < len(fetched)
+    if index is not None and fetched is not None and index < len(fetched):
+        return True
+    queued = getattr(inner, "_notifications_queue", None)
+    return queued is not None and queued.qsize() > 0
 
 
 def replay_one(

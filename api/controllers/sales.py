@@ -13,6 +13,7 @@ from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody
 
 from api.auth import require_store, roles
+from api.deps import now_of
 from api.errors import Problem, http_problem, ledger_problem, validation_problem
 from api.validation import decode_item
 from ledger.domain.apikey import Principal
@@ -45,14 +46,16 @@ class SalesController(Controller):
     @post("/", operation_id="postSale", guards=[roles("pos")], sync_to_thread=True)
     def post_sale(
         self,
+        request: Request[Principal, Any, Any],
         data: JSONBody[PostSale],
         sales: NamedDependency[SalesService],
-        principal: NamedDependency[Principal],
-        now: NamedDependency[datetime],
     ) -> Response[SaleReceipt | NonMemberSaleReceipt]:
         """A sale with `member_id: null` earns nothing: `points_earned` 0, `balance` null."""
+        # The caller and the clock from the request, not as dependencies: one dependency is
+        # resolved inline, several in a task group per request (issue 18, D69).
+        principal = request.user
         require_store(principal, data.store_id)
-        receipt, created = sales.post(data, principal.key_id, now)
+        receipt, created = sales.post(data, principal.key_id, now_of(request))
         return Response(receipt, status_code=201 if created else 200)
 
     @post(

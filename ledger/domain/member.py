@@ -253,6 +253,7 @@ class Member(Aggregate, kw_only=True):
     enrolled_at: datetime
     tier: str | None
     birthday: str | None  # from an enrolment recorded before the identity index only
+    personal: bool = True  # False: enrolled with no personal data (no index row, no birthday)
     lots: list[Lot] = msgspec.field(default_factory=list)
     debt_points: int = 0
     stored_value_fen: int = 0
@@ -289,6 +290,7 @@ def evolve(state: Member | None, event: DomainEvent) -> Member:
             tier=getattr(event, "tier", None),
             birthday=getattr(event, "birthday", None),
             alias_of=getattr(event, "account_id", None),
+            personal=not isinstance(event, MemberEnrolled) or bool(event.sealed or event.birthday),
         )
     if isinstance(event, OpeningEvent | AccountEvent):
         return event.applied_to(state)

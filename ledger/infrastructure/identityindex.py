@@ -239,6 +239,12 @@ class IdentityIndex:
         if self._postgres:
             sql = sql.replace("?", "%s")
         try:
+            if self._postgres and fetch:
+                # One statement on an autocommit connection is its own transaction: no BEGIN
+                # and COMMIT round trips around a read (a sale's birthday lookup).
+                with self._datastore.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    return list(cursor.fetchall())
             with self._datastore.transaction(commit=True) as cursor:
                 cursor.execute(sql, params)
                 return list(cursor.fetchall()) if fetch else []
@@ -296,6 +302,12 @@ class IdentityIndex:
         except IntegrityError:
             return False
         return True
+
+    def birthdays(self, limit: int) -> dict[UUID, str | None]:
+        """Up to `limit` members' birthdays ('MM-DD', or None), in one read: a process loads
+        them at start instead of one read per member's first sale."""
+        rows = self._execute(f"SELECT member_id, birthday FROM {self.table} LIMIT ?", (limit,))
+        return {UUID(r["member_id"]): r["birthday"] for r in rows}
 
     def members(self) -> set[UUID]:
         return {UUID(r["member_id"]) for r in self._execute(f"SELECT member_id FROM {self.table}")}

@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
     Subscription,
     Transcoder,
 )
-from eventsourcing.postgres import PostgresFactory
+from eventsourcing.postgres import PostgresFactory, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import Environment, get_topic, resolve_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -149,6 +149,40 @@ class SubscribableSQLiteRecorder(IndexedSQLiteRecorderMixin, SQLiteApplicationRe
         return PollingSubscription(recorder=self, gt=gt, topics=topics)
 
 
+# After a notification, a PostgreSQL subscription waits this long before reading the log, so
+# that one page (and one view transaction) carries the appends of that while instead of one
+# each: SQLite's followers poll every POLL_SECONDS and batch the same way.
+GATHER_SECONDS = 0.05
+
+
+class GatheringSubscription(PostgresSubscription):
+    """eventsourcing's LISTEN/NOTIFY subscription, reading the log at most every GATHER_SECONDS
+    while appends keep coming (a full page is still followed by the next at once)."""
+
+    def _loop_on_pull(self) -> None:
+        try:
+            self._pull()  # already recorded events
+            pause = threading.Event()
+            while not self._has_been_stopped:
+                self._has_been_notified.wait()
+                pause.wait(GATHER_SECONDS)
+                self._pull()  # newly recorded events
+        except BaseException as e:
+            if self._thread_error is None:
+                self._thread_error = e
+            self.stop()
+
+
+class FollowedPostgresRecorder(IndexedPostgresRecorder):
+    """The PostgreSQL application recorder (with the identity index), whose subscriptions (the
+    projection runners') gather appends into pages (`GatheringSubscription`)."""
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return GatheringSubscription(recorder=self, gt=gt, topics=topics)
+
+
 DEFAULT_DATABASE_URL = "sqlite:///./ledger.db"
 
 
@@ -235,7 +269,7 @@ def eventsourcing_env(database_url: str, tuning: PostgresTuning | None = None) -
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
         env |= {
             "PERSISTENCE_MODULE": POSTGRES_FACTORY,
-            "APPLICATION_RECORDER_TOPIC": get_topic(IndexedPostgresRecorder),
+            "APPLICATION_RECORDER_TOPIC": get_topic(FollowedPostgresRecorder),
             "POSTGRES_CONNINFO": make_conninfo(**params),
             # eventsourcing's own (it requires them; the connections use POSTGRES_CONNINFO)
             "POSTGRES_DBNAME": params.get("dbname", os.environ.get("PGDATABASE", "")),

@@ -79,6 +79,7 @@ class LedgerCore(Application[UUID]):
         self._chains: dict[tuple[UUID, int], str] = {}  # oldest first
         self._chains_lock = threading.Lock()
         self._birthdays: dict[UUID, str | None] = {}
+        self._birthdays_loaded = False
         self._committer = GroupCommit(self._write)
         super().__init__(env=base | (env or {}))
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
@@ -221,9 +222,18 @@ class LedgerCore(Application[UUID]):
         itself, which every read fast-forwards)."""
         if member.erased:
             return None
+        if not member.personal:  # enrolled with no personal data: no index row to read
+            return member.birthday
         with self._chains_lock:
             if member.id in self._birthdays:
                 return self._birthdays[member.id]
+            first, self._birthdays_loaded = not self._birthdays_loaded, True
+        if first:  # the index's birthdays in one read, not one read per member's first sale
+            loaded = self.identities.birthdays(BIRTHDAYS_KEPT)
+            with self._chains_lock:
+                self._birthdays = loaded | self._birthdays
+            if member.id in loaded:
+                return loaded[member.id]
         row = self.identities.row(member.id)
         found = row.birthday if row is not None else member.birthday
         with self._chains_lock:

@@ -60,7 +60,7 @@ class SalesService:
             existing = self._record(sale_uuid) if retry else None
             if existing is not None:
                 return Found(existing.fingerprint, existing.receipt)
-            return self._decide(cmd, fingerprint, operator, now, {})
+            return self._decide(cmd, fingerprint, operator, now, None)
 
         what = f"receipt {cmd.receipt_no!r} of store {cmd.store_id!r}"
         return once(self.core, fingerprint, step, reused(what, "receipt_no"))
@@ -71,17 +71,19 @@ class SalesService:
         fingerprint: str,
         operator: str,
         now: datetime,
-        members: dict[UUID, Member],
+        members: dict[UUID, Member] | None,
     ) -> Decided[SaleAnswer]:
-        """A new sale's events and receipt; `members` holds members as earlier sales of the same
-        batch leave them (and gets this one's member as it leaves it)."""
+        """A new sale's events and receipt; `members` (a batch's) holds members as earlier
+        sales of the same batch leave them (and gets this one's member as it leaves it); None
+        for a sale posted alone, whose member state after the sale nobody reads."""
         self.access.require_store(cmd.store_id)
         if cmd.member_id is None:
             event, answer = record_non_member_sale(cmd, fingerprint=fingerprint, operator=operator)
             return Decided([event], answer)
         version = self.rules.in_force(cmd.occurred_at)
         member = self.core.member(cmd.member_id)
-        member = members.get(member.id, member)
+        if members is not None:
+            member = members.get(member.id, member)
         events, receipt = record_sale(
             cmd,
             member,
@@ -91,7 +93,8 @@ class SalesService:
             now=now,
             birthday=self.core.birthday(member),
         )
-        members[member.id] = after(member, events)
+        if members is not None:
+            members[member.id] = after(member, events)
         return Decided(events, receipt)
 
     def post_batch(
