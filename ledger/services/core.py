@@ -32,7 +32,7 @@ from ledger.infrastructure.groupcommit import GroupCommit
 from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
-from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.persistence import MsgspecMapper, eventsourcing_env
 from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
 from ledger.settings import Settings
@@ -200,6 +200,30 @@ class LedgerCore(Application[UUID]):
             invariant(account is not None, "an alias points at an enrolled member")
             return account  # type: ignore[return-value]
         return member
+
+    def account_id(self, card: str) -> UUID:
+        """The id of the account a card reads, from the card's first event alone (its enrolment
+        or import, or a replacement card's `CardAliased`): no member state is built or copied."""
+        card_id = ids.member_id(card)
+        first = next(iter(self.events.get(card_id, lte=1)), None)
+        if first is None:
+            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
+        account: UUID | None = getattr(first, "account_id", None)
+        return account or card_id
+
+    def read_as(
+        self, aggregate_id: UUID, kind_of: Callable[[str], type[T] | None], gt: int | None = None
+    ) -> list[T]:
+        """The aggregate's events after version `gt`, each decoded as the lighter type
+        `kind_of(topic)` names (skipped when None): what a question needs of them, not the
+        whole event (D67)."""
+        mapper = cast(MsgspecMapper, self.mapper)
+        found: list[T] = []
+        for stored in self.recorder.select_events(aggregate_id, gt=gt):
+            kind = kind_of(stored.topic)
+            if kind is not None:
+                found.append(mapper.decode_as(stored, kind))
+        return found
 
     def member(self, card: str, *, old_card_ok: bool = False, follow_merge: bool = False) -> Member:
         """The account a write addressed to `card` acts on: 409 `card-replaced` if the card was
