@@ -216,7 +216,9 @@ def _then(lot: Lot, remaining: int) -> LotThen:
     )
 
 
-class _Fold:
+class Fold:
+    """The sums so far (a checkpoint keeps them: `ledger.policies.asofcheckpoint`)."""
+
     def __init__(self) -> None:
         self.member_id = ""
         self.tier: str | None = None
@@ -297,19 +299,28 @@ class _Fold:
             self.tier, self.tier_at = e.tier, e.occurred_at
 
 
-def member_as_of(
-    events: Iterable[MemberEvent | Move], as_of: datetime, recorded_as_of: datetime | None = None
-) -> MemberAsOf:
-    """The member then, from their events (decoded, or as moves) in the order recorded."""
-    fold = _Fold()
-    for event in events:
+def fold_moves(
+    fold: Fold,
+    moves: Iterable[MemberEvent | Move],
+    as_of: datetime | None,
+    recorded_as_of: datetime | None = None,
+) -> Fold:
+    """Fold in the moves that count (as_of None: every one), in the order recorded. Every move
+    names the card the account reads under then (an enrolment, an import, a replacement),
+    counted or not."""
+    for event in moves:
         move = move_of(event)
         if isinstance(move, Enrolled | Imported):
             fold.member_id = move.member_id
         if isinstance(move, Replaced):
             fold.member_id = move.new_member_id
-        if _counts(move, as_of, recorded_as_of):
+        if as_of is None or _counts(move, as_of, recorded_as_of):
             fold.apply(move)
+    return fold
+
+
+def answer(fold: Fold, as_of: datetime, recorded_as_of: datetime | None) -> MemberAsOf:
+    """The member then, from the sums of everything that counts."""
     lots = sorted(fold.lots.values(), key=lambda lot: lot.lot_id)
     available = sum(lot.remaining for lot in lots if lot.available_at <= as_of)
     held = sum(points for points, expires_at in fold.holds.values() if expires_at > as_of)
@@ -326,3 +337,10 @@ def member_as_of(
         lots=lots,
         events_counted=fold.counted,
     )
+
+
+def member_as_of(
+    events: Iterable[MemberEvent | Move], as_of: datetime, recorded_as_of: datetime | None = None
+) -> MemberAsOf:
+    """The member then, from their events (decoded, or as moves) in the order recorded."""
+    return answer(fold_moves(Fold(), events, as_of, recorded_as_of), as_of, recorded_as_of)

@@ -212,14 +212,18 @@ class LedgerCore(Application[UUID]):
         return account or card_id
 
     def read_as(
-        self, aggregate_id: UUID, kind_of: Callable[[str], type[T] | None], gt: int | None = None
+        self,
+        aggregate_id: UUID,
+        kind_of: Callable[[str], type[T] | None],
+        gt: int | None = None,
+        lte: int | None = None,
     ) -> list[T]:
-        """The aggregate's events after version `gt`, each decoded as the lighter type
+        """The aggregate's events after version `gt` (up to `lte`), each decoded as the lighter type
         `kind_of(topic)` names (skipped when None): what a question needs of them, not the
         whole event (D67)."""
         mapper = cast(MsgspecMapper, self.mapper)
         found: list[T] = []
-        for stored in self.recorder.select_events(aggregate_id, gt=gt):
+        for stored in self.recorder.select_events(aggregate_id, gt=gt, lte=lte):
             kind = kind_of(stored.topic)
             if kind is not None:
                 found.append(mapper.decode_as(stored, kind))

@@ -9,7 +9,6 @@ from typing import cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.utils import resolve_topic
 
 from ledger.domain import enrolment, ids
 from ledger.domain.commands import EnrolMember
@@ -32,8 +31,9 @@ from ledger.domain.sale import check_business_time
 from ledger.infrastructure.identityindex import IdentityChange, IdentityRow
 from ledger.infrastructure.persistence import MsgspecMapper
 from ledger.infrastructure.vault import MemberKeys
-from ledger.policies.asof import MOVES, MemberAsOf, Move, member_as_of, move_type
+from ledger.policies.asof import MOVES, MemberAsOf, Move
 from ledger.services.access import AccessService
+from ledger.services.asof import AsOfReader
 from ledger.services.core import LedgerCore
 from ledger.services.once import Decided, Found, once
 from ledger.services.rules import RulesService
@@ -54,9 +54,9 @@ class MembersService:
         # enrolments recorded before the index were hashed with (derived from the master key).
         self._legacy_secret = ids.keyed_hash(core.settings.master_key, "key", "id-number").encode()
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
-        self._moves: dict[UUID, list[Move]] = {}  # the same for as-of questions (D67)
         self._histories_lock = threading.Lock()
         MsgspecMapper.prepare(*MOVES.values(), Move)
+        self._as_of = AsOfReader(core)  # from the fold's checkpoints (D67)
 
     # -- enrolment ----------------------------------------------------------------------------
 
@@ -264,29 +264,9 @@ class MembersService:
         return events
 
     def forget_histories(self) -> None:
-        """Drop every member's kept events and moves (the next question reads them cold)."""
+        """Drop every member's kept events (the next question reads them cold)."""
         with self._histories_lock:
             self._histories.clear()
-            self._moves.clear()
-
-    def moves(self, card: str) -> list[Move]:
-        """Every event of the member as the as-of fold reads it (`ledger.policies.asof.Move`:
-        only the fields it sums, decoded straight from the stored state), in the order
-        recorded; kept for recently asked-for members like `events` (D20, D67)."""
-        member_uuid = self.core.account_id(card)
-        with self._histories_lock:
-            kept = self._moves.pop(member_uuid, [])
-        newer = self.core.read_as(
-            member_uuid, _move_kind, gt=kept[-1].originator_version if kept else None
-        )
-        moves = kept + newer
-        if not moves:
-            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
-        with self._histories_lock:
-            self._moves[member_uuid] = moves
-            while len(self._moves) > HISTORIES_KEPT:
-                self._moves.pop(next(iter(self._moves)))
-        return moves
 
     def as_of(
         self, card: str, as_of: datetime, recorded_as_of: datetime | None = None
@@ -295,10 +275,4 @@ class MembersService:
         for field, value in (("as_of", as_of), ("recorded_as_of", recorded_as_of)):
             if value is not None and value.tzinfo is None:
                 raise InvalidInput(f"{field} needs a UTC offset", field=field)
-        return member_as_of(self.moves(card), as_of, recorded_as_of)
-
-
-@functools.cache
-def _move_kind(topic: str) -> type[Move] | None:
-    """The move a stored topic decodes as for the as-of fold (None: not a member event)."""
-    return move_type(resolve_topic(topic))
+        return self._as_of.as_of(card, self.core.account_id(card), as_of, recorded_as_of)

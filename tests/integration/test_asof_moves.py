@@ -16,7 +16,9 @@ from ledger.domain.errors import MemberNotFound
 from ledger.domain.identity import ReplaceCard
 from ledger.domain.member import MemberEvent
 from ledger.infrastructure.topics import STORED
+from ledger.policies import asofcheckpoint
 from ledger.policies.asof import member_as_of, move_type
+from ledger.services import asof as asof_service
 from ledger.settings import Settings
 from tests.rulesets import SPEC_EXAMPLE, doc, ruleset
 
@@ -71,6 +73,46 @@ def test_moves_answer_as_the_whole_events_do_with_a_late_sale(ledger: Ledger) ->
         _same(ledger, NOW - timedelta(days=days), recorded_before_late)
     told = ledger.members.as_of("M1", NOW - timedelta(days=5), recorded_before_late)
     assert [lot.reference for lot in told.lots] == ["R1"]  # not recorded yet then
+
+
+def test_checkpoints_count_a_late_sale_recorded_after_them(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(asofcheckpoint, "EVERY", 3)
+    monkeypatch.setattr(asof_service, "EVERY", 3)
+    for n in range(8):  # enrolment + 8 sales (and a tier change): checkpoints at 3, 6, 9
+        ledger.sales.post(_sale(f"R{n}", NOW - timedelta(days=15 - n), 20_000 * (n + 1)), "op", NOW)
+    _same(ledger, NOW)  # the first question writes the checkpoints
+    member = ids.member_id("M1")
+    index = list(ledger.core.snapshots.get(asofcheckpoint.index_id(member)))  # type: ignore[union-attr]
+    assert index and isinstance(index[-1], asofcheckpoint.FoldIndex)
+    assert [s.version for s in index[-1].segments] == [3, 6, 9]
+    recorded_before_late = datetime.now(UTC)
+    # recorded after every checkpoint, but 14 days ago in business time: before most of them
+    ledger.sales.post(_sale("LATE", NOW - timedelta(days=14, hours=12), 30_000), "op", NOW)
+    for days in (16, 14, 13, 10, 7, 3, 0):
+        for recorded in (None, recorded_before_late):
+            _same(ledger, NOW - timedelta(days=days), recorded)
+    then = ledger.members.as_of("M1", NOW - timedelta(days=14))
+    assert "LATE" in [lot.reference for lot in then.lots]
+    for n in range(6):  # more events: new checkpoints past the late sale; answers unchanged
+        ledger.sales.post(_sale(f"S{n}", NOW - timedelta(days=5 - n)), "op", NOW)
+    _same(ledger, NOW)
+    segments = ledger.members._as_of._segments(member)
+    late = next(
+        e.originator_version
+        for e in ledger.core.events.get(member)
+        if getattr(e, "reference", None) == "LATE"
+    )
+    steps = asofcheckpoint.plan(segments, NOW - timedelta(days=13), None)
+    assert steps.start > 0  # from a checkpoint
+    assert any(a < late <= (b or late) for a, b in steps.reads)  # the late sale's segment
+    head = segments[-1].version + 3
+    read = sum(min(b or head, head) - a for a, b in steps.reads)
+    assert read < head - steps.start  # and segments in between are skipped
+    for days in (16, 14, 13, 10, 7, 3, 0):
+        _same(ledger, NOW - timedelta(days=days))
+        _same(ledger, NOW - timedelta(days=days), recorded_before_late)
 
 
 def test_a_replacement_card_reads_the_account_and_an_unknown_card_is_not_found(
