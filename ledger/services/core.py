@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError, Recording
 
 from ledger.domain import identity, ids
@@ -32,6 +32,7 @@ from ledger.infrastructure.groupcommit import GroupCommit
 from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
+from ledger.infrastructure.membercache import BudgetCache
 from ledger.infrastructure.persistence import MsgspecMapper, eventsourcing_env
 from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
@@ -81,6 +82,10 @@ class LedgerCore(Application[UUID]):
         self._birthdays: dict[UUID, str | None] = {}
         self._committer = GroupCommit(self._write)
         super().__init__(env=base | (env or {}))
+        self._cache: BudgetCache | None = None
+        if isinstance(self.repository.cache, LRUCache):  # bounded in bytes too (D68)
+            self._cache = BudgetCache(settings.member_cache_size, settings.member_cache_mb << 20)
+            self.repository.cache = self._cache
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
         self.identities = IdentityIndex(self.recorder)
         self.ended_sessions = EndedSessions(self.recorder, keep=CONSOLE_SESSIONS_KEPT)
@@ -186,6 +191,8 @@ class LedgerCore(Application[UUID]):
             found: A = self.repository.get(aggregate_id, projector_func=projector(evolve))
         except AggregateNotFoundError:
             return None
+        if self._cache is not None:  # the read fast-forwarded the cached state: weigh it again
+            self._cache.reweigh(aggregate_id)
         self._remember([(found.id, found.version, found.chain)])
         return found
 
