@@ -32,7 +32,7 @@ from ledger.domain.model import DomainEvent
 from ledger.policies.asof import Fold, LotThen, MemberAsOf, Move, answer, fold_moves
 
 EVERY = 100  # events between checkpoints: what a question reads at most per segment
-FORMAT = "as-of fold 1"  # a change of the fold's sums needs new checkpoints: a new name
+FORMAT = "as-of fold 2"  # a change of the fold's sums needs new checkpoints: a new name
 
 
 def checkpoint_id(member: UUID) -> UUID:
@@ -41,6 +41,18 @@ def checkpoint_id(member: UUID) -> UUID:
 
 def index_id(member: UUID) -> UUID:
     return uuid5(member, f"{FORMAT} index")
+
+
+class LotRow(msgspec.Struct, array_like=True, frozen=True):
+    """A `LotThen` as a checkpoint stores it: a JSON array, not an object (a third the bytes)."""
+
+    lot_id: int
+    reference: str
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+    points: int
+    remaining: int
 
 
 class HoldThen(msgspec.Struct, array_like=True, frozen=True):
@@ -53,7 +65,7 @@ class FoldState(msgspec.Struct, frozen=True, kw_only=True):
     member_id: str
     tier: str | None
     tier_at: datetime | None
-    lots: list[LotThen]
+    lots: list[LotRow]
     debt: int
     stored_value: int
     holds: list[HoldThen]
@@ -86,7 +98,7 @@ def saved(fold: Fold) -> FoldState:
         member_id=fold.member_id,
         tier=fold.tier,
         tier_at=fold.tier_at,
-        lots=[msgspec.structs.replace(lot) for lot in fold.lots.values()],
+        lots=[LotRow(*msgspec.structs.astuple(lot)) for lot in fold.lots.values()],
         debt=fold.debt,
         stored_value=fold.stored_value,
         holds=[HoldThen(k, points, at) for k, (points, at) in fold.holds.items()],
@@ -98,7 +110,7 @@ def restored(state: FoldState | None) -> Fold:
     fold = Fold()
     if state is not None:
         fold.member_id, fold.tier, fold.tier_at = state.member_id, state.tier, state.tier_at
-        fold.lots = {lot.lot_id: msgspec.structs.replace(lot) for lot in state.lots}
+        fold.lots = {row.lot_id: LotThen(**msgspec.structs.asdict(row)) for row in state.lots}
         fold.debt, fold.stored_value, fold.counted = state.debt, state.stored_value, state.counted
         fold.holds = {h.redemption_id: (h.points, h.expires_at) for h in state.holds}
     return fold
