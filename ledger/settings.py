@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     master_key: bytes = b""
     max_body_bytes: int = 256 * 1024
     member_cache_size: int = 10_000
+    member_cache_mb: int = 64  # estimated bytes of cached aggregates (D68)
     expire_daily: bool = False
     run_projections: bool = True  # follow the log in this process (off: `ledger project` does)
     ready_max_lag: int = 10_000  # /health/ready: 503 while a view lags the log by more events
@@ -68,6 +69,7 @@ class Environment(msgspec.Struct, frozen=True, kw_only=True):
     master_key_file: str = _var("LEDGER_MASTER_KEY_FILE", ".ledger-master.key")
     max_body_bytes: Positive = _var("LEDGER_MAX_BODY_BYTES", 256 * 1024)
     member_cache_size: Count = _var("LEDGER_MEMBER_CACHE_SIZE", 10_000)
+    member_cache_mb: Positive = _var("LEDGER_MEMBER_CACHE_MB", 64)
     expire_daily: bool | None = _var("LEDGER_EXPIRE_DAILY", None)
     projections: Literal["inline", "off"] = _var("LEDGER_PROJECTIONS", "inline")
     ready_max_lag: Count = _var("LEDGER_READY_MAX_LAG", 10_000)
@@ -95,6 +97,7 @@ class Environment(msgspec.Struct, frozen=True, kw_only=True):
             master_key=self._master_key(),
             max_body_bytes=self.max_body_bytes,
             member_cache_size=self.member_cache_size,
+            member_cache_mb=self.member_cache_mb,
             expire_daily=expire_daily,
             run_projections=self.projections == "inline",
             ready_max_lag=self.ready_max_lag,

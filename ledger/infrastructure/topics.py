@@ -31,6 +31,7 @@ from ledger.domain import (
     settlement,
     store,
 )
+from ledger.policies import asofcheckpoint
 
 STORED: dict[str, type] = {
     "ledger.model:Snapshot": model.Snapshot,
@@ -54,6 +55,9 @@ STORED: dict[str, type] = {
     "ledger.domain.identity:MemberMerged": identity.MemberMerged,  # contract version 2
     "ledger.domain.opening:MemberImported": opening.MemberImported,  # contract version 2
     "ledger.domain.opening:OpeningLotImported": opening.OpeningLotImported,
+    # the as-of fold's checkpoints (D67), in the snapshot store, never in the log
+    "ledger.policies.asofcheckpoint:FoldCheckpoint": asofcheckpoint.FoldCheckpoint,
+    "ledger.policies.asofcheckpoint:FoldIndex": asofcheckpoint.FoldIndex,
     "ledger.sale:SaleRecorded": sale.SaleRecorded,
     "ledger.sale:SaleRefunded": sale.SaleRefunded,
     "ledger.sale:Sale": sale.Sale,

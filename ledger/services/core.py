@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError, Recording
 
 from ledger.domain import identity, ids
@@ -32,7 +32,8 @@ from ledger.infrastructure.groupcommit import GroupCommit
 from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
-from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.membercache import BudgetCache
+from ledger.infrastructure.persistence import MsgspecMapper, eventsourcing_env
 from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
 from ledger.settings import Settings
@@ -82,6 +83,10 @@ class LedgerCore(Application[UUID]):
         self._birthdays_loaded = False
         self._committer = GroupCommit(self._write)
         super().__init__(env=base | (env or {}))
+        self._cache: BudgetCache | None = None
+        if isinstance(self.repository.cache, LRUCache):  # bounded in bytes too (D68)
+            self._cache = BudgetCache(settings.member_cache_size, settings.member_cache_mb << 20)
+            self.repository.cache = self._cache
         self.keys: vault.KeyStore = SqlKeyStore(self.recorder)
         self.identities = IdentityIndex(self.recorder)
         self.ended_sessions = EndedSessions(self.recorder, keep=CONSOLE_SESSIONS_KEPT)
@@ -187,6 +192,8 @@ class LedgerCore(Application[UUID]):
             found: A = self.repository.get(aggregate_id, projector_func=projector(evolve))
         except AggregateNotFoundError:
             return None
+        if self._cache is not None:  # the read fast-forwarded the cached state: weigh it again
+            self._cache.reweigh(aggregate_id)
         self._remember([(found.id, found.version, found.chain)])
         return found
 
@@ -201,6 +208,34 @@ class LedgerCore(Application[UUID]):
             invariant(account is not None, "an alias points at an enrolled member")
             return account  # type: ignore[return-value]
         return member
+
+    def account_id(self, card: str) -> UUID:
+        """The id of the account a card reads, from the card's first event alone (its enrolment
+        or import, or a replacement card's `CardAliased`): no member state is built or copied."""
+        card_id = ids.member_id(card)
+        first = next(iter(self.events.get(card_id, lte=1)), None)
+        if first is None:
+            raise MemberNotFound(f"member {card!r} is not enrolled", field="member_id")
+        account: UUID | None = getattr(first, "account_id", None)
+        return account or card_id
+
+    def read_as(
+        self,
+        aggregate_id: UUID,
+        kind_of: Callable[[str], type[T] | None],
+        gt: int | None = None,
+        lte: int | None = None,
+    ) -> list[T]:
+        """The aggregate's events after version `gt` (up to `lte`), each decoded as the lighter type
+        `kind_of(topic)` names (skipped when None): what a question needs of them, not the
+        whole event (D67)."""
+        mapper = cast(MsgspecMapper, self.mapper)
+        found: list[T] = []
+        for stored in self.recorder.select_events(aggregate_id, gt=gt, lte=lte):
+            kind = kind_of(stored.topic)
+            if kind is not None:
+                found.append(mapper.decode_as(stored, kind))
+        return found
 
     def member(self, card: str, *, old_card_ok: bool = False, follow_merge: bool = False) -> Member:
         """The account a write addressed to `card` acts on: 409 `card-replaced` if the card was

@@ -29,9 +29,11 @@ from ledger.domain.opening import MemberImported
 from ledger.domain.personal import PersonalData
 from ledger.domain.sale import check_business_time
 from ledger.infrastructure.identityindex import IdentityChange, IdentityRow
+from ledger.infrastructure.persistence import MsgspecMapper
 from ledger.infrastructure.vault import MemberKeys
-from ledger.policies.asof import MemberAsOf, member_as_of
+from ledger.policies.asof import MOVES, MemberAsOf, Move
 from ledger.services.access import AccessService
+from ledger.services.asof import AsOfReader
 from ledger.services.core import LedgerCore
 from ledger.services.once import Decided, Found, once
 from ledger.services.rules import RulesService
@@ -53,6 +55,8 @@ class MembersService:
         self._legacy_secret = ids.keyed_hash(core.settings.master_key, "key", "id-number").encode()
         self._histories: dict[UUID, list[MemberEvent]] = {}  # least recently asked first
         self._histories_lock = threading.Lock()
+        MsgspecMapper.prepare(*MOVES.values(), Move)
+        self._as_of = AsOfReader(core)  # from the fold's checkpoints (D67)
 
     # -- enrolment ----------------------------------------------------------------------------
 
@@ -259,6 +263,11 @@ class MembersService:
                 self._histories.pop(next(iter(self._histories)))
         return events
 
+    def forget_histories(self) -> None:
+        """Drop every member's kept events (the next question reads them cold)."""
+        with self._histories_lock:
+            self._histories.clear()
+
     def as_of(
         self, card: str, as_of: datetime, recorded_as_of: datetime | None = None
     ) -> MemberAsOf:
@@ -266,4 +275,4 @@ class MembersService:
         for field, value in (("as_of", as_of), ("recorded_as_of", recorded_as_of)):
             if value is not None and value.tzinfo is None:
                 raise InvalidInput(f"{field} needs a UTC offset", field=field)
-        return member_as_of(self.events(card), as_of, recorded_as_of)
+        return self._as_of.as_of(card, self.core.account_id(card), as_of, recorded_as_of)
