@@ -6,17 +6,12 @@ reversal, void, expiry), so `expiring()` answers "who has points expiring in the
 with one indexed query. A card enrolled from a store's dispatched stock leaves that store's
 stock; activations count at the enrolling store (a card never dispatched counts as issued there).
 
-For the expiry run (D66) the view also keeps each member's head — the version and chain hash
-of the last member event it applied, whatever its type — and, per lot, what `PointsExpired`
-names (its reference, its expiry instant as stored, its place in the member's lots), so that
-`due_seen()` gives what `ledger.domain.expiry` decides from without reading the member's events.
-These live in tables of their own (`heads`, `lot_details`), so a view built before them starts
-without failing; a member or lot it has no such row for is left to the full read.
+For the expiry run the view also keeps each member's head and each lot's details
+(`projections.memberheads`, D66), so the run decides without reading members' events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -26,7 +21,6 @@ import msgspec
 from eventsourcing.persistence import Tracking
 
 from ledger.domain.cards import CardRange, CardsDispatched, card_range
-from ledger.domain.expiry import DueLot, MemberDue
 from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
@@ -47,6 +41,7 @@ from ledger.domain.settlement import DEFAULT_ZONE
 from ledger.policies.chaintime import month_of
 from ledger.policies.lots import Lot, LotTake
 from projections.chainzone import CHAIN_TABLE, ChainZoneView
+from projections.memberheads import HEADS_TABLES, MemberHeads
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,
@@ -74,7 +69,7 @@ class CardStock(msgspec.Struct, frozen=True, kw_only=True):
     period: str | None = None
 
 
-class MembersView(ChainZoneView):
+class MembersView(ChainZoneView, MemberHeads):
     TABLES: ClassVar[dict[str, Table]] = {
         "directory": Table(
             "member_uuid TEXT, member_id TEXT, store_id TEXT, enrolled_at TEXT",
@@ -94,13 +89,7 @@ class MembersView(ChainZoneView):
         ),
         "activations": Table("store_id TEXT, period TEXT, cards BIGINT", key="store_id, period"),
         "chain": CHAIN_TABLE,
-        # D66: the member's last event applied, and what an expiry of each lot names
-        "heads": Table("member_uuid TEXT, version BIGINT, chain TEXT", key="member_uuid"),
-        "lot_details": Table(
-            "member_uuid TEXT, lot_id BIGINT, created BIGINT, idx INTEGER, reference TEXT, "
-            "expires_at TEXT",
-            key="member_uuid, lot_id",
-        ),
+        **HEADS_TABLES,  # D66: each member's last event applied, what expiring a lot names
     }
 
     # -- writing (the projection) ----------------------------------------------------------
@@ -162,18 +151,7 @@ class MembersView(ChainZoneView):
         commute (a batch may write them in any order)."""
         with self.transaction() as cursor:
             for idx, lot in enumerate(new if isinstance(new, list) else [new] if new else []):
-                cursor.write(
-                    "INSERT INTO {lot_details} (member_uuid, lot_id, created, idx, reference, "
-                    "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        member_uuid,
-                        lot.lot_id,
-                        created,
-                        idx,
-                        lot.reference,
-                        lot.expires_at.isoformat() if lot.expires_at else None,
-                    ),
-                )
+                self.detail(cursor, member_uuid, lot, created, idx)
                 cursor.write(
                     "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (member_uuid, lot_id) DO UPDATE SET "
@@ -193,17 +171,6 @@ class MembersView(ChainZoneView):
                     "remaining = {lots}.remaining + excluded.remaining",
                     (member_uuid, take.lot_id, -sign * take.points),
                 )
-            cursor.track(tracking)
-
-    def head(self, event: MemberEvent | CardAliased, tracking: Tracking) -> None:
-        """The member's last event applied: its version and chain hash (every member event)."""
-        with self.transaction() as cursor:
-            cursor.write(
-                "INSERT INTO {heads} (member_uuid, version, chain) VALUES (?, ?, ?) "
-                "ON CONFLICT (member_uuid) DO UPDATE SET "
-                "version = excluded.version, chain = excluded.chain",
-                (str(event.originator_id), event.originator_version, event.chain),
-            )
             cursor.track(tracking)
 
     def card_replaced(self, event: CardReplaced, tracking: Tracking) -> None:
@@ -296,56 +263,6 @@ class MembersView(ChainZoneView):
                 (utc_text(as_of),),
             )
             return [UUID(r[0]) for r in cursor.all()]
-
-    def due_seen(self, members: Sequence[UUID], as_of: datetime) -> dict[UUID, MemberDue]:
-        """What the view saw of these members for an expiry run as of `as_of` (D66): each one's
-        head and due lots, in the member's order, read in one statement (one consistent state
-        of the view). A member is left out when the view has no head for it, no due lot, or a
-        due lot without its details (applied before the view kept them): the run reads those."""
-        if not members:
-            return {}
-        keys = sorted(str(m) for m in members)
-        with self.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT l.member_uuid, h.version, h.chain, l.lot_id, l.remaining, d.created, "
-                "d.idx, d.reference, d.expires_at FROM {lots} l "
-                "LEFT JOIN {heads} h ON h.member_uuid = l.member_uuid "
-                "AND h.member_uuid >= ? AND h.member_uuid <= ? "  # each table's key range
-                "LEFT JOIN {lot_details} d "
-                "ON d.member_uuid = l.member_uuid AND d.lot_id = l.lot_id "
-                "AND d.member_uuid >= ? AND d.member_uuid <= ? "
-                "WHERE l.member_uuid >= ? AND l.member_uuid <= ? "
-                "AND l.expires_at <= ? AND l.remaining > 0",
-                (*(keys[0], keys[-1]) * 3, utc_text(as_of)),
-            )
-            rows = cursor.all()
-        wanted = set(keys)  # the range may hold others (members that fell due since listed)
-        found: dict[str, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            if row[0] in wanted:
-                found.setdefault(row[0], []).append(row)
-        seen: dict[UUID, MemberDue] = {}
-        for member_uuid, lots in found.items():
-            version, chain = lots[0][1], lots[0][2]
-            if version is None or any(r[5] is None for r in lots):
-                continue
-            lots.sort(key=lambda r: (int(r[5]), int(r[6])))
-            member_id = UUID(member_uuid)
-            seen[member_id] = MemberDue(
-                member_id=member_id,
-                version=int(version),
-                chain=str(chain or ""),
-                lots=[
-                    DueLot(
-                        lot_id=int(r[3]),
-                        reference=str(r[7]),
-                        expires_at=datetime.fromisoformat(r[8]),
-                        remaining=int(r[4]),
-                    )
-                    for r in lots
-                ],
-            )
-        return seen
 
     def card_stock(self, store_id: str, period: str | None = None) -> CardStock:
         with self.transaction(commit=False) as cursor:
