@@ -5,7 +5,9 @@ view's read and the append, is refused by the store and the member redone from a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -223,3 +225,36 @@ def test_a_view_built_before_heads_were_kept_starts_and_falls_back_to_reads(
         assert list(started.members.due_seen(_members(), LATER)) == [ids.member_id("M1")]
     finally:
         started.stop()
+
+
+def test_a_run_beside_sales_to_its_members_expires_each_lot_once(
+    ledger: Ledger, views: Projections
+) -> None:
+    """Sales to the run's members while it decides from the view: some decisions go stale and
+    are redone from reads; no lot expires twice, and a second run leaves nothing due."""
+    stop = threading.Event()
+
+    def sell() -> int:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            card = CARDS[n % 4]  # not the merged duplicate
+            ledger.sales.post(_sale(card, f"R-beside-{n}", 3), "op", NOW)
+        return n
+
+    with ThreadPoolExecutor(1) as pool:
+        sold = pool.submit(sell)
+        try:
+            for _ in range(3):
+                ledger.runs.expire(LATER, "t", LATER, _members(), seen=views.members)
+                views.replay(ledger.core.log_position())
+        finally:
+            stop.set()
+        assert sold.result() > 0
+    ledger.runs.expire(LATER, "t", LATER, _members(), seen=views.members)
+    for member_id in _members():
+        events = list(ledger.core.events.get(member_id))
+        expired = [e.lot_id for e in events if isinstance(e, PointsExpired)]
+        assert len(expired) == len(set(expired)), "no lot expires twice"
+        assert expiry.due_lots(_read(ledger, member_id).lots, LATER) == []
+    _chains_hold(ledger)
