@@ -32,7 +32,7 @@ from ledger.infrastructure.groupcommit import GroupCommit
 from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange, IdentityIndex
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
-from ledger.infrastructure.persistence import eventsourcing_env
+from ledger.infrastructure.persistence import eventsourcing_env, put_snapshots
 from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
 from ledger.settings import Settings
@@ -131,7 +131,7 @@ class LedgerCore(Application[UUID]):
             for key, version in members
         ]
         invariant(self.snapshots is not None, "members are snapshotted")
-        cast(Any, self.snapshots).put(snapshots)
+        put_snapshots(self.snapshots, snapshots)
 
     def _write(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
         """One transaction of chained events (the committer's; eventsourcing's own save). An
