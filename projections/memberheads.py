@@ -67,41 +67,52 @@ class MemberHeads(SqlView):
     def due_seen(self, members: Sequence[UUID], as_of: datetime) -> dict[UUID, MemberDue]:
         """What the view saw of these members for an expiry run as of `as_of` (D66): each one's
         head and due lots, in the member's order, read in one statement (one consistent state
-        of the view). A member is left out when the view has no head for it, no due lot, or a
-        due lot without its details (applied before the view kept them): the run reads those."""
+        of the view): the heads of the members' key range, then their due lots with details.
+        A member is left out when the view has no head for it, no due lot, or a due lot without
+        its details (applied before the view kept them): the run reads those."""
         if not members:
             return {}
         keys = sorted(str(m) for m in members)
+        low, high = keys[0], keys[-1]
         with self.transaction(commit=False) as cursor:
             cursor.execute(
-                "SELECT l.member_uuid, h.version, h.chain, l.lot_id, l.remaining, d.created, "
-                "d.idx, d.reference, d.expires_at FROM {lots} l "
-                "LEFT JOIN {heads} h ON h.member_uuid = l.member_uuid "
-                "AND h.member_uuid >= ? AND h.member_uuid <= ? "  # each table's key range
-                "LEFT JOIN {lot_details} d "
+                # named columns: PostgreSQL's rows are dicts (an unnamed column's name repeats)
+                "SELECT member_uuid, version, chain, CAST(NULL AS BIGINT) AS lot_id, "
+                "CAST(NULL AS BIGINT) AS remaining, CAST(NULL AS BIGINT) AS created, "
+                "CAST(NULL AS INTEGER) AS idx, CAST(NULL AS TEXT) AS reference, "
+                "CAST(NULL AS TEXT) AS expires_at "
+                "FROM {heads} WHERE member_uuid >= ? AND member_uuid <= ? "
+                "UNION ALL "
+                "SELECT l.member_uuid, NULL, NULL, l.lot_id, l.remaining, d.created, d.idx, "
+                "d.reference, d.expires_at FROM {lots} l LEFT JOIN {lot_details} d "
                 "ON d.member_uuid = l.member_uuid AND d.lot_id = l.lot_id "
-                "AND d.member_uuid >= ? AND d.member_uuid <= ? "
+                "AND d.member_uuid >= ? AND d.member_uuid <= ? "  # its key range too
                 "WHERE l.member_uuid >= ? AND l.member_uuid <= ? "
                 "AND l.expires_at <= ? AND l.remaining > 0",
-                (*(keys[0], keys[-1]) * 3, utc_text(as_of)),
+                (low, high, low, high, low, high, utc_text(as_of)),
             )
             rows = cursor.all()
         wanted = set(keys)  # the range may hold others (members that fell due since listed)
+        heads: dict[str, tuple[int, str]] = {}
         found: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
-            if row[0] in wanted:
+            if row[0] not in wanted:
+                continue
+            if row[3] is None:
+                heads[row[0]] = (int(row[1]), str(row[2] or ""))
+            else:
                 found.setdefault(row[0], []).append(row)
         seen: dict[UUID, MemberDue] = {}
         for member_uuid, lots in found.items():
-            version, chain = lots[0][1], lots[0][2]
-            if version is None or any(r[5] is None for r in lots):
+            head = heads.get(member_uuid)
+            if head is None or any(r[5] is None for r in lots):
                 continue
             lots.sort(key=lambda r: (int(r[5]), int(r[6])))
             member_id = UUID(member_uuid)
             seen[member_id] = MemberDue(
                 member_id=member_id,
-                version=int(version),
-                chain=str(chain or ""),
+                version=head[0],
+                chain=head[1],
                 lots=[
                     DueLot(
                         lot_id=int(r[3]),
