@@ -36,7 +36,7 @@ log = structlog.get_logger("api.scheduler")
 
 def _expire(runs: RunsService, queries: Queries, now: datetime) -> RunResult:
     due = queries.due_members(now)
-    return runs.expire(now, OPERATOR, now, members=due)
+    return runs.expire(now, OPERATOR, now, members=due, seen=queries.members_seen(due))
 
 
 def review_if_due(runs: RunsService, now: datetime) -> RunResult | None:

@@ -189,7 +189,7 @@ def fresh_copy(url: str) -> Iterator[str]:
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
         stem = path.name.removesuffix(".db")
-        copies = []
+        copy_path = path.with_name(stem + COPY_SUFFIX + ".db")
         try:
             for file in _sqlite_files(path):
                 for suffix in ("", "-wal"):
@@ -197,11 +197,13 @@ def fresh_copy(url: str) -> Iterator[str]:
                     if source.exists():
                         copy = source.with_name(source.name.replace(stem, stem + COPY_SUFFIX, 1))
                         shutil.copyfile(source, copy)
-                        copies.append(copy)
-            yield f"sqlite:///{path.with_name(stem + COPY_SUFFIX + '.db')}"
+            yield f"sqlite:///{copy_path}"
         finally:
-            for copy in copies:
-                copy.unlink(missing_ok=True)
+            # the copies, and any view file the run made beside them (else the next copy of a
+            # store without that view would find it, caught up, from this run)
+            for file in _sqlite_files(copy_path):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{file}{suffix}").unlink(missing_ok=True)
         return
     admin, name = _admin(url)
     copy_name = name + COPY_SUFFIX

@@ -2,8 +2,9 @@
 
 Runs `Queries(ledger, projections).expire(as_of, "bench", now)` in process, as `ledger expire`
 does: the members view (rebuilt first if it is behind the log) lists the members with due lots,
-and `Ledger.expire_points` decides and saves them in chunks. Reports lots/s (target ≥ 20,000)
-and members/s. The run writes one `PointsExpired` per lot: run it last, or on a copy
+and the run decides and saves them in chunks: from the view's heads and lots (D66; members the
+view cannot answer for are read), or with `--read-members` each member read from the log as
+before D66. Reports lots/s (target ≥ 20,000), members/s, and how many members each path took. The run writes one `PointsExpired` per lot: run it last, or on a copy
 (`--fresh-copy`: a PostgreSQL database cloned from the log's as a template, or copies of the
 SQLite files; dropped afterwards), so that it can be repeated.
 
@@ -46,6 +47,7 @@ from bench.profiling import (
     report_py_spy,
 )
 from ledger.application import Ledger
+from ledger.services.runs import ExpiryTrace
 from ledger.settings import Settings
 from projections.queries import Queries
 from projections.runtime import Projections
@@ -74,7 +76,10 @@ def run(
     profile_out: str | None,
     profile: bool,
     py_spy: tuple[str, Path] | None = None,
+    *,
+    from_view: bool = True,
 ) -> dict[str, Any]:
+    trace = ExpiryTrace()
     settings = Settings(database_url=url, master_key=bytes(32))
     ledger = Ledger(settings)
     projections = Projections(settings, ["members"])
@@ -96,7 +101,10 @@ def run(
             if profiler is not None:
                 profiler.enable()
             due = queries.due_members(as_of)
-            result = ledger.runs.expire(as_of, "bench", datetime.now(UTC), members=due)
+            seen = queries.members_seen(due) if from_view else None
+            result = ledger.runs.expire(
+                as_of, "bench", datetime.now(UTC), members=due, seen=seen, trace=trace
+            )
             if profiler is not None:
                 profiler.disable()
             seconds = time.perf_counter() - started
@@ -121,6 +129,10 @@ def run(
         "members_per_s": round(result.members_reviewed / seconds) if seconds else None,
         "target_lots_per_s": TARGET_LOTS_PER_S,
         "members_view_rebuilt_seconds": rebuilt_seconds,
+        "decided_from_view": from_view,
+        "members_from_view": trace.members_from_view,
+        "members_read": trace.members_read,
+        "chunks_redone": trace.chunks_redone,
         "profiled": profiler is not None,
         "sampled_by_py_spy": py_spy is not None,
         "load_average": load_average(),
@@ -144,6 +156,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fresh-copy", action="store_true", help="run on a throwaway copy of the store"
     )
+    parser.add_argument(
+        "--read-members",
+        action="store_true",
+        help="decide every member from a full read (the path before D66), not from the view",
+    )
     parser.add_argument("--profile", action="store_true", help="run under cProfile")
     parser.add_argument("--profile-out", default=None, help="write the cProfile stats here")
     add_py_spy_arguments(parser, "expiry")
@@ -161,10 +178,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         copying = time.perf_counter()
         with fresh_copy(url) as copy:
             copy_seconds = round(time.perf_counter() - copying, 1)
-            lots = run(copy, as_of, args.profile_out, args.profile, py_spy)
+            lots = run(
+                copy, as_of, args.profile_out, args.profile, py_spy, from_view=not args.read_members
+            )
         lots["copy_seconds"] = copy_seconds
     else:
-        lots = run(url, as_of, args.profile_out, args.profile, py_spy)
+        lots = run(
+            url, as_of, args.profile_out, args.profile, py_spy, from_view=not args.read_members
+        )
     top = lots.pop("top_own_time", None)
     lots["value"], lots["unit"] = lots["lots_per_s"], "lots/s"
     lots["command"] = command_of("bench.expiry")
@@ -184,6 +205,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"expiry: {lots['lots_expired']:,} lots of {lots['members_reviewed']:,} members in "
         f"{lots['seconds']} s = {lots['lots_per_s']:,} lots/s (target "
         f"{TARGET_LOTS_PER_S:,}), {lots['members_per_s']:,} members/s"
+        + f"; {lots['members_from_view']:,} members decided from the view, "
+        f"{lots['members_read']:,} read, {lots['chunks_redone']} chunks redone"
         + (" [under cProfile]" if lots["profiled"] else "")
     )
     if top is not None:

@@ -125,8 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     as_of = args.as_of or now
     try:
         if args.command == "expire":
-            due = Queries(ledger, projections).due_members(as_of)
-            result = ledger.runs.expire(as_of, operator, now, members=due)
+            queries = Queries(ledger, projections)
+            due = queries.due_members(as_of)
+            seen = queries.members_seen(due)
+            result = ledger.runs.expire(as_of, operator, now, members=due, seen=seen)
         else:
             result = ledger.runs.review_tiers(as_of, operator, now)
     finally:

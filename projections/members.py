@@ -5,6 +5,9 @@ Lots are followed through every movement that touches them (accrual, credit, spe
 reversal, void, expiry), so `expiring()` answers "who has points expiring in the next N days"
 with one indexed query. A card enrolled from a store's dispatched stock leaves that store's
 stock; activations count at the enrolling store (a card never dispatched counts as issued there).
+
+For the expiry run the view also keeps each member's head and each lot's details
+(`projections.memberheads`, D66), so the run decides without reading members' events.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from ledger.domain.cards import CardRange, CardsDispatched, card_range
 from ledger.domain.identity import CardReplaced, MemberMerged
 from ledger.domain.member import (
     BonusGranted,
+    CardAliased,
     MemberEnrolled,
+    MemberEvent,
     PointsAccrued,
     PointsAdjusted,
     PointsConverted,
@@ -36,6 +41,7 @@ from ledger.domain.settlement import DEFAULT_ZONE
 from ledger.policies.chaintime import month_of
 from ledger.policies.lots import Lot, LotTake
 from projections.chainzone import CHAIN_TABLE, ChainZoneView
+from projections.memberheads import HEADS_TABLES, MemberHeads
 from projections.sqlview import (
     Cursor,
     PostgresSqlView,
@@ -63,7 +69,7 @@ class CardStock(msgspec.Struct, frozen=True, kw_only=True):
     period: str | None = None
 
 
-class MembersView(ChainZoneView):
+class MembersView(ChainZoneView, MemberHeads):
     TABLES: ClassVar[dict[str, Table]] = {
         "directory": Table(
             "member_uuid TEXT, member_id TEXT, store_id TEXT, enrolled_at TEXT",
@@ -83,6 +89,7 @@ class MembersView(ChainZoneView):
         ),
         "activations": Table("store_id TEXT, period TEXT, cards BIGINT", key="store_id, period"),
         "chain": CHAIN_TABLE,
+        **HEADS_TABLES,  # D66: each member's last event applied, what expiring a lot names
     }
 
     # -- writing (the projection) ----------------------------------------------------------
@@ -136,11 +143,15 @@ class MembersView(ChainZoneView):
         new: Lot | list[Lot] | None = None,
         takes: list[LotTake] | None = None,
         sign: int = 1,
+        *,
+        created: int = 0,
     ) -> None:
-        """New lots, and/or points taken from (sign 1) or given back to (sign −1) lots. Both
-        are additive upserts, so they commute (a batch may write them in any order)."""
+        """New lots (made by the member's event of version `created`), and/or points taken
+        from (sign 1) or given back to (sign −1) lots. Both are additive upserts, so they
+        commute (a batch may write them in any order)."""
         with self.transaction() as cursor:
-            for lot in new if isinstance(new, list) else [new] if new else []:
+            for idx, lot in enumerate(new if isinstance(new, list) else [new] if new else []):
+                self.detail(cursor, member_uuid, lot, created, idx)
                 cursor.write(
                     "INSERT INTO {lots} (member_uuid, lot_id, expires_at, remaining) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (member_uuid, lot_id) DO UPDATE SET "
@@ -247,7 +258,8 @@ class MembersView(ChainZoneView):
         """Members holding points in lots whose expiry is not after `as_of`."""
         with self.transaction(commit=False) as cursor:
             cursor.execute(
-                "SELECT DISTINCT member_uuid FROM {lots} WHERE expires_at <= ? AND remaining > 0",
+                "SELECT DISTINCT member_uuid FROM {lots} WHERE expires_at <= ? AND remaining > 0 "
+                "ORDER BY member_uuid",  # chunks of neighbours: `due_seen` reads a key range
                 (utc_text(as_of),),
             )
             return [UUID(r[0]) for r in cursor.all()]
@@ -288,6 +300,16 @@ class SQLiteMembersView(SQLiteSqlView, MembersView):
 class MembersProjection(ViewProjection[MembersView]):
     name = "members"
 
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Every member event also moves the member's head (D66), in the same transaction as
+        its rows and the view's position."""
+        if not isinstance(domain_event, MemberEvent | CardAliased):
+            super().process_event(domain_event, tracking)
+            return
+        with self.view.atomic():
+            super().process_event(domain_event, tracking)
+            self.view.head(domain_event, tracking)
+
     @handles(RuleSetPublished)
     def _on_rulesetpublished(self, e: RuleSetPublished, tracking: Tracking) -> None:
         self.view.zone(e, tracking)
@@ -302,7 +324,7 @@ class MembersProjection(ViewProjection[MembersView]):
 
     @handles(OpeningLotImported)
     def _on_openinglotimported(self, e: OpeningLotImported, tracking: Tracking) -> None:
-        self.view.lots(str(e.originator_id), tracking, new=e.lot)
+        self.view.lots(str(e.originator_id), tracking, new=e.lot, created=e.originator_version)
 
     @handles(CardsDispatched)
     def _on_cardsdispatched(self, e: CardsDispatched, tracking: Tracking) -> None:
@@ -310,15 +332,17 @@ class MembersProjection(ViewProjection[MembersView]):
 
     @handles(PointsAccrued)
     def _on_pointsaccrued(self, e: PointsAccrued, tracking: Tracking) -> None:
-        self.view.lots(str(e.originator_id), tracking, new=e.lot)
+        self.view.lots(str(e.originator_id), tracking, new=e.lot, created=e.originator_version)
 
     @handles(BonusGranted)
     def _on_bonusgranted(self, e: BonusGranted, tracking: Tracking) -> None:
-        self.view.lots(str(e.originator_id), tracking, new=e.lot)
+        self.view.lots(str(e.originator_id), tracking, new=e.lot, created=e.originator_version)
 
     @handles(PointsAdjusted)
     def _on_pointsadjusted(self, e: PointsAdjusted, tracking: Tracking) -> None:
-        self.view.lots(str(e.originator_id), tracking, new=e.lot, takes=e.takes)
+        self.view.lots(
+            str(e.originator_id), tracking, new=e.lot, takes=e.takes, created=e.originator_version
+        )
 
     @handles(PointsReversed)
     def _on_pointsreversed(self, e: PointsReversed, tracking: Tracking) -> None:
@@ -351,4 +375,5 @@ class MembersProjection(ViewProjection[MembersView]):
             takes = [LotTake(m.from_lot_id, m.lot.remaining) for m in e.lots]
             self.view.lots(member_uuid, tracking, takes=takes)
         else:
-            self.view.lots(member_uuid, tracking, new=[m.lot for m in e.lots])
+            lots = [m.lot for m in e.lots]
+            self.view.lots(member_uuid, tracking, new=lots, created=e.originator_version)

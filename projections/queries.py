@@ -27,7 +27,7 @@ from projections.analytics_report import AnalyticsReport
 from projections.daily import DailyProjection, DailyReport, DailyView
 from projections.history import BalanceStep, HistoryEntry, HistoryQuery
 from projections.liability import NewLot, VersionValue
-from projections.members import CardStock, ExpiringMember
+from projections.members import CardStock, ExpiringMember, MembersView
 from projections.runtime import Projections
 from projections.settlement import MonthPoints, SettlementReport
 from projections.sqlview import TRACKED_APPLICATION
@@ -207,6 +207,11 @@ class Queries:
             log.warning("expiry_run_scans_the_log", reason="the members view is not following")
             return None
         return self.projections.members.due(as_of)
+
+    def members_seen(self, due: list[UUID] | None) -> MembersView | None:
+        """Where the expiry run may decide from without reading members (D66): the members
+        view, when `due_members` listed the members from it (it had caught up); else None."""
+        return self.projections.members if due is not None else None
 
     def _caught_up(self, name: str, head: int) -> bool:
         """Wait for a view to reach `head` while it makes progress (no runner: give up soon)."""

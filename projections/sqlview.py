@@ -190,6 +190,16 @@ class SqlView(TrackingRecorder, ABC):
             self.forget()
             raise
 
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Writes that commit together: in the batch under way on this thread, or else in a
+        batch of their own (one event's rows written by two methods, and its position)."""
+        if getattr(self._local, "batch", None) is not None:
+            yield
+            return
+        with self.batch():
+            yield
+
     def forget(self) -> None:
         """Drop what the view keeps in memory (a failed transaction may have run ahead of it)."""
         self.__dict__.pop("_memo", None)

@@ -35,7 +35,8 @@ class AdminRunsController(Controller):
         now: NamedDependency[datetime],
     ) -> RunResult:
         due = queries.due_members(data.as_of)
-        return runs.expire(data.as_of, principal.key_id, now, members=due)
+        seen = queries.members_seen(due)
+        return runs.expire(data.as_of, principal.key_id, now, members=due, seen=seen)
 
     @post(
         "/tier-reviews",

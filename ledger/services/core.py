@@ -33,7 +33,7 @@ from ledger.infrastructure.identityindex import BULK_EVENTS_MIN, IdentityChange,
 from ledger.infrastructure.keystore import SqlKeyStore
 from ledger.infrastructure.logpages import notifications
 from ledger.infrastructure.membercache import BudgetCache
-from ledger.infrastructure.persistence import MsgspecMapper, eventsourcing_env
+from ledger.infrastructure.persistence import MsgspecMapper, eventsourcing_env, put_snapshots
 from ledger.infrastructure.sessions import EndedSessions
 from ledger.infrastructure.topics import topics_of
 from ledger.settings import Settings
@@ -111,19 +111,33 @@ class LedgerCore(Application[UUID]):
         command gets exactly its own outcome (saved, or the `IntegrityError` it must retry or
         report). `identity`: rows of the identity index written (or members forgotten) in the
         same transaction. Then any member whose version crossed SNAPSHOT_INTERVAL is snapshotted
-        (eventsourcing snapshots only aggregates it saved itself, and these are saved as events).
+        (eventsourcing snapshots only aggregates it saved itself, and these are saved as events),
+        all of this save's snapshots in one transaction (an expiry run's chunk crosses many).
         """
         identity: IdentityChange | None = kwargs.pop("identity", None)
         invariant(not kwargs, "events are saved with no options but `identity`")
         self._committer.save(self._chained(events), identity)
-        for event in events:
-            if isinstance(event, MemberEvent) and event.originator_version % SNAPSHOT_INTERVAL == 0:
-                self.take_snapshot(
-                    event.originator_id,
-                    version=event.originator_version,
-                    projector_func=project_member,
-                )
+        self._snapshot(
+            [
+                (event.originator_id, event.originator_version)
+                for event in events
+                if isinstance(event, MemberEvent)
+                and event.originator_version % SNAPSHOT_INTERVAL == 0
+            ]
+        )
         return []
+
+    def _snapshot(self, members: Sequence[tuple[UUID, int]]) -> None:
+        """Snapshots of these members at these versions, written in one transaction (each is
+        a read: the last snapshot before it and the events since)."""
+        if not members:
+            return
+        snapshots = [
+            Snapshot.take(self.repository.get(key, version=version, projector_func=project_member))
+            for key, version in members
+        ]
+        invariant(self.snapshots is not None, "members are snapshotted")
+        put_snapshots(self.snapshots, snapshots)
 
     def _write(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:
         """One transaction of chained events (the committer's; eventsourcing's own save). An

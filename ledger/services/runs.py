@@ -6,15 +6,17 @@ import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
+import structlog
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.domain import expiry, tierreview
 from ledger.domain.bounds import check_instant
 from ledger.domain.errors import InvalidInput, Unavailable, invariant
+from ledger.domain.expiry import MemberDue
 from ledger.domain.member import (
     BonusGranted,
     MemberEnrolled,
@@ -31,6 +33,21 @@ from ledger.services.rules import RulesService
 
 EXPIRY_CHUNK = 200  # members decided and saved per transaction by an expiry run
 U = TypeVar("U")
+log = structlog.get_logger("ledger.runs")
+
+
+class MembersSeen(Protocol):
+    """Where an expiry run may decide from without reading members (the members view, D66)."""
+
+    def due_seen(self, members: Sequence[UUID], as_of: datetime) -> dict[UUID, MemberDue]: ...
+
+
+class ExpiryTrace(msgspec.Struct, kw_only=True):
+    """How an expiry run decided (for benches and tests; the caller's, filled by the run)."""
+
+    members_from_view: int = 0  # decided from the view's head and lots, no event read
+    members_read: int = 0  # decided from a full read of the member (first attempt)
+    chunks_redone: int = 0  # chunks refused by the store (a stale decision) and redone by reads
 
 
 class RunResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +85,9 @@ class RunsService:
         operator: str,
         now: datetime,
         members: Iterable[UUID] | None = None,
+        *,
+        seen: MembersSeen | None = None,
+        trace: ExpiryTrace | None = None,
     ) -> RunResult:
         """Expire every lot due at `as_of` (idempotent; safe beside POS traffic).
 
@@ -75,6 +95,11 @@ class RunsService:
         by default every member that ever held a lot is looked at. Members are decided in
         chunks saved in one transaction each; a chunk that clashes with a concurrent write is
         redone member by member with fresh state, so a busy member is retried, never skipped.
+
+        `seen` (the members view, D66): a member it has a head and due lots for is decided
+        from those, appended after the view's version with the view's chain head, and not read;
+        if the member has moved past that version (the view lags, or a write came meanwhile)
+        the store refuses the chunk and it is redone member by member from full reads.
         """
         _not_ahead(as_of, now)
         candidates = (
@@ -84,11 +109,13 @@ class RunsService:
                 PointsAccrued, PointsAdjusted, BonusGranted, RedemptionVoided
             )
         )
+        trace = trace if trace is not None else ExpiryTrace()
         result = RunResult(as_of=as_of)
         for chunk in _chunks(candidates, EXPIRY_CHUNK):
             try:
-                expired = self._expire_chunk(chunk, as_of, operator)
+                expired = self._expire_chunk(chunk, as_of, operator, seen, trace)
             except IntegrityError:
+                trace.chunks_redone += 1
                 expired = []
                 for member_uuid in chunk:
                     expired += self.core.retrying(
@@ -102,19 +129,49 @@ class RunsService:
                 lots_expired=result.lots_expired + len(expired),
                 points_expired=result.points_expired + sum(e.points for e in expired),
             )
+        if seen is not None:
+            log.info("expiry_run_paths", **msgspec.structs.asdict(trace))
         return result
 
     def _expire_chunk(
-        self, members: Sequence[UUID], as_of: datetime, operator: str
+        self,
+        members: Sequence[UUID],
+        as_of: datetime,
+        operator: str,
+        seen: MembersSeen | None = None,
+        trace: ExpiryTrace | None = None,
     ) -> list[PointsExpired]:
+        found = self._seen(seen, members, as_of)
         events: list[PointsExpired] = []
         for member_uuid in members:
+            decided = found.get(member_uuid)
+            if decided is not None:
+                self.core.remember_head(member_uuid, decided.version, decided.chain)
+                events += expiry.expire_seen(decided, as_of, operator)
+                if trace is not None:
+                    trace.members_from_view += 1
+                continue
             member = self.core.get(member_uuid, evolve_member)
             if member is not None:
                 events += expiry.expire(member, as_of, operator)
+            if trace is not None:
+                trace.members_read += 1
         if events:
             self.core.save(*events)
         return events
+
+    @staticmethod
+    def _seen(
+        seen: MembersSeen | None, members: Sequence[UUID], as_of: datetime
+    ) -> dict[UUID, MemberDue]:
+        """What the view saw of these members; nothing (full reads) if it cannot answer."""
+        if seen is None:
+            return {}
+        try:
+            return seen.due_seen(members, as_of)
+        except PersistenceError as e:
+            log.warning("expiry_run_reads_members", reason=f"the view: {type(e).__name__}")
+            return {}
 
     def review_tiers(self, as_of: datetime, operator: str, now: datetime) -> RunResult:
         """Recompute every member's tier from the spend in `[as_of − window, as_of)`, except

@@ -12,15 +12,16 @@ redemption requests from the catalogue (and the refusals a wrong one meets) and 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import uuid4
 
+import msgspec
 from hypothesis import event as observe
 from hypothesis.stateful import invariant
 
-from ledger.domain import operation
+from ledger.domain import expiry, operation
 from ledger.domain.commands import CashOffset, Exchange, Gift, GrantBonus, Redeem, Voucher
 from ledger.domain.errors import (
     BonusAlreadyGranted,
@@ -30,10 +31,12 @@ from ledger.domain.errors import (
     UnknownCatalogueItem,
 )
 from ledger.domain.member import BonusGranted, PointsExpired
+from ledger.domain.model import DomainEvent
 from ledger.domain.operation import OperationRecorded
 from ledger.domain.settlement import next_period
 from ledger.policies.chaintime import month_of
 from ledger.policies.tiers import rank
+from ledger.services.runs import ExpiryTrace
 from ledger.settings import Settings
 from projections.queries import Queries
 from projections.runtime import Projections
@@ -51,6 +54,12 @@ from tests.unit.member_model import (
 from tests.unit.member_requests import RequestsMachine
 
 ITEMS: dict[str, dict[str, Any]] = {str(item["sku"]): item for item in CATALOGUE}
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _bare(event: DomainEvent) -> bytes:
+    """An event as stored, but for what saving adds (its hash) and the clock it was made at."""
+    return msgspec.json.encode(msgspec.structs.replace(event, chain="", timestamp=EPOCH))
 
 
 class ViewsMachine(RequestsMachine):
@@ -61,7 +70,7 @@ class ViewsMachine(RequestsMachine):
         url = self.ledger.settings.database_url  # the views read the ledger's own log
         self.projections = Projections(
             Settings(database_url=url, master_key=MASTER_KEY),
-            names=["history", "settlement"],
+            names=["history", "settlement", "members"],
             prefix=f"v{uuid4().hex[:8]}",
         )
         self.queries = Queries(self.ledger, self.projections)
@@ -131,19 +140,46 @@ class ViewsMachine(RequestsMachine):
         self.registered = self.registered or code == "registration"
         self.points_model += rule.points
 
-    def expiry_run(self) -> None:
+    def expiry_run(self, path: str = "log") -> None:
         """The expiry run as of now: one `PointsExpired` per due lot; a second run expires
-        nothing twice."""
+        nothing twice. `path` "view": decided from the members view caught up with the log
+        (D66): no member read, and exactly the events a full read decides; "lagging": the view
+        left behind by a credit written just before, so a decision from it is stale and must
+        be refused by the store and redone from a full read (again exactly a full read's
+        events, nothing twice); "log": every member that ever held a lot, each read."""
+        if path == "lagging":
+            self.adjustment(7)  # the member moves on; the view does not see it (not caught up)
+        elif path == "view":
+            self.caught_up()
+        member = self.member
         due = {
             lot.lot_id: lot.remaining
-            for lot in self.member.lots
+            for lot in member.lots
             if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= self.now
         }
+        decided = expiry.expire(member, self.now, OPERATOR)  # what a full read decides
+        seen = self.projections.members.due_seen([member.id], self.now)
+        trace = ExpiryTrace()
         start = self.ledger.core.log_position()
-        result = self.ledger.runs.expire(self.now, OPERATOR, self.now)
+        if path == "log":
+            result = self.ledger.runs.expire(self.now, OPERATOR, self.now)
+        else:
+            views = self.projections.members
+            run = self.ledger.runs.expire
+            result = run(self.now, OPERATOR, self.now, [member.id], seen=views, trace=trace)
         written = self.since(start)
         assert all(isinstance(e, PointsExpired) for e in written)
         assert {e.lot_id: e.points for e in written if isinstance(e, PointsExpired)} == due
+        assert [_bare(e) for e in written] == [_bare(e) for e in decided]
+        if path == "view":  # decided from the view alone, never refused
+            assert (trace.members_from_view, trace.members_read) == ((1, 0) if due else (0, 1))
+            assert trace.chunks_redone == 0
+            assert (member.id in seen) == bool(due)
+        elif path == "lagging":  # a stale decision is refused, the member read and expired
+            stale = seen.get(member.id)
+            assert stale is None or stale.version < member.version
+            assert trace.chunks_redone == (1 if stale else 0)
+        observe(f"expiry from the {path}: {'stale, redone' if trace.chunks_redone else 'once'}")
         assert (result.lots_expired, result.points_expired) == (len(due), sum(due.values()))
         observe(f"expiry: {'expired lots' if due else 'nothing due'}")
         self.points_model -= sum(due.values())

@@ -341,18 +341,21 @@ class MemberLedgerMachine(ViewsMachine):
         """A bonus (its time bounded like a sale's: even before the enrolment)."""
         self.grant_bonus(code, store, self.now - late)
 
-    @rule()
-    def run_expiry(self) -> None:
-        self.expiry_run()
+    @rule(path=st.sampled_from(["log", "view", "view", "lagging"]))
+    def run_expiry(self, path: str) -> None:
+        """An expiry run, decided from each member's events or from the members view (D66),
+        caught up or lagging behind a write."""
+        self.expiry_run(path)
 
     @rule(
         unit=st.sampled_from(["minutes", "hours", "days", "months", "next_expiry"]),
         count=st.integers(min_value=1, max_value=13),
-        then_expire=st.booleans(),
+        then_expire=st.sampled_from(["", "", "view", "lagging"]),
     )
-    def advance_clock(self, unit: str, count: int, then_expire: bool) -> None:
+    def advance_clock(self, unit: str, count: int, then_expire: str) -> None:
         """Time passes (holds lapse, the return window closes, lots fall due); with
-        `then_expire` the scheduled expiry run follows, as `ledger serve --expire-daily` does."""
+        `then_expire` the scheduled expiry run follows, as `ledger serve --expire-daily` does,
+        decided from the members view (D66), caught up or lagging behind a write."""
         before = self.balance()
         due = [
             lot.expires_at
@@ -376,7 +379,7 @@ class MemberLedgerMachine(ViewsMachine):
         )
         assert after.stored_value_fen == before.stored_value_fen
         if then_expire:
-            self.expiry_run()
+            self.expiry_run(then_expire)
 
     @precondition(lambda self: self.sent)
     @rule(pick=st.integers(min_value=0, max_value=1_000), altered=st.booleans())
