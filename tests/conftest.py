@@ -30,12 +30,14 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A busy 2-core machine running the whole suite can take longer than production's 2 s to hand
 # out a pooled PostgreSQL connection; the fault tests set their own (fast) value.
 os.environ.setdefault("LEDGER_PG_CONNECT_TIMEOUT", "10")
-# Each pool grows to pool_size + max_overflow on demand; a test process holds several pools (the
-# core's, each projection runner's) and two xdist workers plus a served process share the CI
-# server's default 100 connections: 6 more per pool (not 18) keeps the parallel pass's bursts
-# under it (one run touched 95). Tests that size pools set their own values.
+# A test process holds several pools (the core's, each projection runner's), each opening
+# pool_size connections at start and growing by up to max_overflow on demand; two xdist workers
+# plus a served process share the CI server's default 100 connections, and the parallel pass
+# reached 102 with production's sizes. One connection kept per pool and 6 more on demand keep
+# it well under. Tests that size pools set their own values.
+os.environ.setdefault("LEDGER_PG_POOL_SIZE", "1")
 os.environ.setdefault("LEDGER_PG_MAX_OVERFLOW", "6")
-TEST_POSTGRES = PostgresTuning(connect_timeout_seconds=10, max_overflow=6)
+TEST_POSTGRES = PostgresTuning(connect_timeout_seconds=10, pool_size=1, max_overflow=6)
 # The suite drives one key far past a till's rate; the rate limit has tests of its own.
 os.environ.setdefault("LEDGER_RATE_LIMIT_POS", "0")
 os.environ.setdefault("LEDGER_RATE_LIMIT_OTHER", "0")
