@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import secrets
 import subprocess
 import sys
-import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from bench import chain as chain_module
@@ -35,7 +32,7 @@ from bench.harness import (
     say,
     throwaway_database,
 )
-from bench.writers import receipt
+from bench.writers import terminals
 from ledger.application import open_ledger
 from ledger.infrastructure.membercache import BudgetCache
 from ledger.settings import Settings
@@ -58,27 +55,11 @@ def child(args: argparse.Namespace) -> int:
     )
     ledger = open_ledger(settings)
     cache = ledger.core._cache
-    counts = {"sales": 0, "failed": 0}
-    lock = threading.Lock()
-    stop = time.monotonic() + args.seconds
-
-    def terminal(t: int) -> None:
-        rng = random.Random(f"soak-{t}")
-        n = done = failed = 0
-        while time.monotonic() < stop:
-            n += 1
-            try:
-                ledger.sales.post(receipt(rng, args, f"K{t}-{n}"), "bench", datetime.now(UTC))
-                done += 1
-            except Exception:
-                failed += 1
-        with lock:
-            counts["sales"] += done
-            counts["failed"] += failed
-
-    threads = [threading.Thread(target=terminal, args=(t,)) for t in range(args.threads)]
-    for thread in threads:
-        thread.start()
+    counts: dict[str, int] = {"sales": 0, "failed": 0}
+    start = time.time()
+    threads = terminals(
+        ledger, args, "soak", start_at=start, end=start + args.seconds, counts=counts
+    )
     series: list[dict[str, float]] = []
     begun = time.monotonic()
     while any(thread.is_alive() for thread in threads):

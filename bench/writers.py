@@ -78,25 +78,28 @@ def receipt(rng: random.Random, args: argparse.Namespace, number: str) -> PostSa
     )
 
 
-def child(args: argparse.Namespace) -> int:
-    """One writer process: post sales from --threads threads from --start-at for --seconds."""
-    settings = Settings(database_url=args.database_url, master_key=bytes.fromhex(args.master_key))
-    ledger = open_ledger(settings)
-    counts = {"sales": 0, "failed": 0}
+def terminals(
+    ledger: Any,
+    args: argparse.Namespace,
+    tag: str,
+    *,
+    start_at: float,
+    end: float,
+    counts: dict[str, int],
+) -> list[threading.Thread]:
+    """--threads started threads, each a till posting sales.lua's receipts in process from
+    `start_at` until `end` (wall clock), adding its sales and failures to `counts`."""
     lock = threading.Lock()
-    end = args.start_at + args.seconds
 
     def terminal(t: int) -> None:
-        rng = random.Random(f"{args.tag}-{t}")
+        rng = random.Random(f"{tag}-{t}")
         n = done = failed = 0
-        while time.time() < args.start_at:
+        while time.time() < start_at:
             time.sleep(0.005)
         while time.time() < end:
             n += 1
             try:
-                ledger.sales.post(
-                    receipt(rng, args, f"{args.tag}-{t}-{n}"), "bench", datetime.now(UTC)
-                )
+                ledger.sales.post(receipt(rng, args, f"{tag}-{t}-{n}"), "bench", datetime.now(UTC))
                 done += 1
             except Exception:
                 failed += 1
@@ -107,6 +110,16 @@ def child(args: argparse.Namespace) -> int:
     threads = [threading.Thread(target=terminal, args=(t,)) for t in range(args.threads)]
     for thread in threads:
         thread.start()
+    return threads
+
+
+def child(args: argparse.Namespace) -> int:
+    """One writer process: post sales from --threads threads from --start-at for --seconds."""
+    settings = Settings(database_url=args.database_url, master_key=bytes.fromhex(args.master_key))
+    ledger = open_ledger(settings)
+    counts: dict[str, int] = {"sales": 0, "failed": 0}
+    end = args.start_at + args.seconds
+    threads = terminals(ledger, args, args.tag, start_at=args.start_at, end=end, counts=counts)
     for thread in threads:
         thread.join()
     # Hold the connections a moment: the parent reads PostgreSQL's backends' CPU times from
